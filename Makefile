@@ -1,0 +1,80 @@
+# The two commands of the quick start: `make run` and `make test`. Each installs what it needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+RASA    := $(BIN)/rasa
+RASA_PORT   ?= 5005
+ACTION_PORT ?= 5055
+export PYTHONHASHSEED := 0
+export TF_CPP_MIN_LOG_LEVEL := 2
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+
+.PHONY: help install responses train validate test test-unit test-stories test-e2e nlu-report nlu-compare run shell actions clean
+
+help:
+	@echo "make run        install, train if needed, start the assistant (REST on :$(RASA_PORT))"
+	@echo "make test       install, then every test: unit, data validation, train, conversation tests, end-to-end"
+	@echo "make shell      talk to the bot in the terminal"
+	@echo "make train | validate | nlu-report | nlu-compare | install | clean"
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@PY=$$(scripts/find-python.sh) || exit 1; \
+	  [ -x $(BIN)/python ] || $$PY -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip==24.2"
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+# data/responses.yml is generated from the per-locale catalogs in locales/.
+responses: install
+	$(BIN)/python -m telehealth.i18n
+
+validate: responses
+	$(RASA) data validate --fail-on-warnings
+
+# Rasa retrains only when data, domain or config changed since the last model.
+train: responses
+	$(RASA) train --num-threads 2
+
+test: test-unit validate train test-stories test-e2e
+
+test-unit: install
+	$(BIN)/pytest -m "not e2e" -q
+
+test-stories: train
+	$(RASA) test core --stories tests/conversations --fail-on-prediction-errors --out results/core
+
+test-e2e: train
+	$(BIN)/pytest -m e2e -q
+
+nlu-report: responses
+	$(BIN)/python scripts/nlu_report.py --folds 5 --config config.yml
+
+nlu-compare: responses
+	$(BIN)/python scripts/nlu_report.py --folds 5 --config config.yml config-alternatives/logreg.yml
+
+actions: install
+	$(RASA) run actions --actions actions --port $(ACTION_PORT)
+
+run: train
+	@mkdir -p var
+	@echo "Starting the action server on :$(ACTION_PORT) ..."
+	@$(RASA) run actions --actions actions --port $(ACTION_PORT) > var/actions.log 2>&1 & echo $$! > var/actions.pid
+	@trap 'kill $$(cat var/actions.pid) 2>/dev/null' EXIT INT TERM; \
+	  echo "Starting the assistant on :$(RASA_PORT). Talk to it:"; \
+	  echo "  in another terminal:  make shell"; \
+	  echo "  over HTTP:            curl -s localhost:$(RASA_PORT)/webhooks/rest/webhook -d '{\"sender\":\"me\",\"message\":\"salam\"}'"; \
+	  $(RASA) run --enable-api --port $(RASA_PORT) --cors "*"
+
+shell: train
+	@$(RASA) run actions --actions actions --port $(ACTION_PORT) > var/actions.log 2>&1 & pid=$$!; \
+	  trap "kill $$pid 2>/dev/null" EXIT INT TERM; \
+	  $(RASA) shell --port $$(( $(RASA_PORT) + 1 ))
+
+clean:
+	rm -rf results models/*.tar.gz .rasa var/*.log

@@ -1,0 +1,1 @@
+"""rasa-sdk actions: thin glue between Rasa and the domain library in telehealth/."""

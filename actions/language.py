@@ -1,0 +1,61 @@
+"""The user's language: chosen explicitly, or guessed from free text until they choose."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import latest_entity, latest_intent
+from telehealth.i18n import LOCALES, render, resolve_language
+from telehealth.menus import LANGUAGE, resolve_option
+
+#: Confidence the detector needs to set a first guess, and to replace an earlier guess.
+FIRST_GUESS = 0.5
+CHANGE_GUESS = 0.8
+#: Intents whose answer already shows the language menu: no hint needed.
+_MENU_INTENTS = {"greet", "change_language", "choose_language", "select_option"}
+
+
+def chosen_language(tracker: Tracker) -> Optional[Text]:
+    """The locale the latest message explicitly chooses, if it chooses one."""
+    intent = latest_intent(tracker)
+    if intent == "choose_language":
+        return resolve_language(latest_entity(tracker, "language")) or resolve_language(
+            tracker.latest_message.get("text")
+        )
+    if intent == "select_option":
+        menu = latest_entity(tracker, "menu") or tracker.get_slot("menu")
+        option = latest_entity(tracker, "option")
+        if menu == LANGUAGE and option is not None and str(option).isdigit():
+            target = resolve_option(LANGUAGE, int(option)) or ""
+            if target.startswith("language:"):
+                return target.split(":", 1)[1]
+    return None
+
+
+class ActionSetLanguage(Action):
+    """Runs on every user message (custom slot mapping of ``language``)."""
+
+    def name(self) -> Text:
+        return "action_set_language"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        current = tracker.get_slot("language")
+        chosen = chosen_language(tracker)
+        if chosen:
+            return [SlotSet("language", chosen), SlotSet("language_source", "chosen")]
+        if tracker.get_slot("language_source") == "chosen":
+            return []
+        detection = tracker.latest_message.get("language_detection") or {}
+        guess, confidence = detection.get("locale"), detection.get("confidence") or 0.0
+        if guess not in LOCALES or guess == current:
+            return []
+        if confidence < (FIRST_GUESS if current is None else CHANGE_GUESS):
+            return []
+        if latest_intent(tracker) not in _MENU_INTENTS:
+            dispatcher.utter_message(text=render("utter_language_detected", guess))
+        return [SlotSet("language", guess), SlotSet("language_source", "detected")]

@@ -1,0 +1,130 @@
+"""NLU cross-validation with intent F1 per locale (and language-detection accuracy).
+
+Usage: python scripts/nlu_report.py --folds 5 --config config.yml [other.yml ...]
+
+Rasa's own `rasa test nlu --cross-validation` reports one F1 over all locales; a helpline
+must know each language's, so this runs the same stratified folds (seeded) and scores the
+predictions of each locale separately. Retrieval intents count as their full label
+(faq/symptoms), so a wrong FAQ answer is an error. Writes results/nlu-report.json.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def full_label(parse: dict) -> str:
+    intent = (parse.get("intent") or {}).get("name") or "None"
+    if intent == "faq":
+        selected = (parse.get("response_selector") or {}).get("faq", {}).get("response", {})
+        key = selected.get("intent_response_key")
+        return key or "faq"
+    return intent
+
+
+def locale_of(example) -> str:
+    metadata = example.get("metadata") or {}
+    return ((metadata.get("intent") or {}).get("locale")) or "none"
+
+
+async def cross_validate(config: str, folds: int, seed: int) -> dict:
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import StratifiedKFold
+
+    from rasa.core.agent import Agent
+    from rasa.core.channels import UserMessage
+    from rasa.model_training import train_nlu
+    from rasa.shared.importers.importer import TrainingDataImporter
+    from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLWriter
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    importer = TrainingDataImporter.load_from_dict(training_data_paths=[str(ROOT / "data")])
+    data = importer.get_nlu_data()
+    examples = data.intent_examples
+    labels = [e.get_full_intent() for e in examples]
+    records = []  # (locale, true, predicted, true_locale, detected_locale)
+    train_seconds = []
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for fold, (train_idx, test_idx) in enumerate(splitter.split(examples, labels), start=1):
+        train = TrainingData(training_examples=[examples[i] for i in train_idx], responses=data.responses)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "nlu.yml"
+            RasaYAMLWriter().dump(path, train)
+            started = time.monotonic()
+            model = train_nlu(config, str(path), tmp, fixed_model_name=f"fold{fold}")
+            train_seconds.append(time.monotonic() - started)
+            processor = Agent.load(model).processor
+            for i in test_idx:
+                ex = examples[i]
+                parse = await processor.parse_message(UserMessage(ex.get("text")))
+                detected = (parse.get("language_detection") or {}).get("locale")
+                records.append((locale_of(ex), labels[i], full_label(parse), detected))
+        print(f"  {config}: fold {fold}/{folds} done ({train_seconds[-1]:.0f} s training)", flush=True)
+
+    by_locale = defaultdict(list)
+    for rec in records:
+        by_locale[rec[0]].append(rec)
+    report = {"config": config, "folds": folds, "seed": seed, "train_seconds_mean": sum(train_seconds) / len(train_seconds), "locales": {}}
+    for locale, recs in sorted(by_locale.items()):
+        y_true = [r[1] for r in recs]
+        y_pred = [r[2] for r in recs]
+        report["locales"][locale] = {
+            "examples": len(recs),
+            "macro_f1": round(f1_score(y_true, y_pred, labels=sorted(set(y_true)), average="macro", zero_division=0), 4),
+            "accuracy": round(sum(t == p for t, p in zip(y_true, y_pred)) / len(recs), 4),
+            "language_id_accuracy": round(sum(r[3] == locale for r in recs) / len(recs), 4) if locale != "none" else None,
+            "errors": sorted({f"{t} -> {p}" for t, p in zip(y_true, y_pred) if t != p}),
+        }
+    all_true = [r[1] for r in records]
+    all_pred = [r[2] for r in records]
+    report["overall_macro_f1"] = round(f1_score(all_true, all_pred, average="macro", zero_division=0), 4)
+    return report
+
+
+def print_table(reports: list) -> None:
+    locales = sorted({loc for r in reports for loc in r["locales"]})
+    header = "| locale | examples | " + " | ".join(f"F1 {Path(r['config']).name}" for r in reports)
+    header += " | language id |"
+    print(header)
+    print("|" + "---|" * (3 + len(reports)))
+    for loc in locales:
+        row = reports[0]["locales"].get(loc, {})
+        cells = [f"{r['locales'].get(loc, {}).get('macro_f1', float('nan')):.3f}" for r in reports]
+        lid = row.get("language_id_accuracy")
+        print(f"| {loc} | {row.get('examples', 0)} | " + " | ".join(cells) + f" | {'' if lid is None else f'{lid:.3f}'} |")
+    print("| all | | " + " | ".join(f"{r['overall_macro_f1']:.3f}" for r in reports) + " | |")
+    for r in reports:
+        print(f"{r['config']}: mean training time per fold {r['train_seconds_mean']:.0f} s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config", nargs="+", default=["config.yml"])
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", default=str(ROOT / "results" / "nlu-report.json"))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    for name in ("rasa", "tensorflow", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    reports = [asyncio.run(cross_validate(c, args.folds, args.seed)) for c in args.config]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(reports, indent=2, ensure_ascii=False), encoding="utf-8")
+    print_table(reports)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

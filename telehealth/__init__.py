@@ -1,0 +1,1 @@
+"""Domain library of the telehealth assistant: importable and testable without Rasa running."""

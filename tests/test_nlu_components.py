@@ -1,0 +1,101 @@
+"""The custom NLU components, trained and run through Rasa's own storage and message types."""
+import pytest
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from telehealth.nlu.components import LanguageDetector, RuleIntentClassifier, TextNormalizer, parse_option
+
+
+@pytest.fixture
+def storage(tmp_path):
+    return LocalModelStorage(tmp_path)
+
+
+@pytest.fixture
+def context():
+    return ExecutionContext(GraphSchema({}), "test")
+
+
+def example(text, intent, locale=None):
+    data = {"text": text, "intent": intent}
+    if locale:
+        data["metadata"] = {"intent": {"locale": locale}}
+    return Message(data=data)
+
+
+def test_normalizer_rewrites_training_and_incoming_text(storage, context):
+    normalizer = TextNormalizer.create({}, storage, Resource("n"), context)
+    data = normalizer.process_training_data(TrainingData([example("مجهے ۳ دن سے بخار هے", "report_symptoms")]))
+    assert data.training_examples[0].get("text") == "مجہے 3 دن سے بخار ہے"
+    [message] = normalizer.process([Message(data={"text": "BUKHAAAR\u200c ہے"})])
+    assert message.get("text") == "bukhaar ہے"
+
+
+TRAIN = [
+    ("hello how are you", "en"), ("i have a fever", "en"), ("what are the symptoms", "en"),
+    ("thank you so much", "en"), ("i want to talk to a doctor", "en"), ("is the vaccine safe", "en"),
+    ("mujhe bukhar hai", "ur-Latn"), ("salam kya haal hai", "ur-Latn"), ("doctor se baat karni hai", "ur-Latn"),
+    ("shukriya bhai", "ur-Latn"), ("corona ki alamat kya hain", "ur-Latn"), ("vaccine lagwani hai", "ur-Latn"),
+    ("مجھے بخار ہے", "ur"), ("کورونا کی علامات کیا ہیں", "ur"), ("ڈاکٹر سے بات کرنی ہے", "ur"),
+    ("زه تبه لرم", "ps"), ("د کرونا نښې څه دي", "ps"), ("ډاکټر سره خبرې کول غواړم", "ps"),
+    ("مونکي بخار آهي", "sd"), ("ڪرونا جون علامتون ڇا آهن", "sd"), ("ڊاڪٽر سان ڳالهائڻ چاهيان ٿو", "sd"),
+    ("corona test", "ur"),  # Latin text in a Perso-Arabic locale: not evidence of that locale
+]
+
+
+@pytest.fixture
+def detector(storage, context):
+    resource = Resource("language_detector")
+    detector = LanguageDetector.create({}, storage, resource, context)
+    detector.train(TrainingData([example(t, "x", loc) for t, loc in TRAIN]))
+    return LanguageDetector.load({}, storage, resource, context)
+
+
+@pytest.mark.parametrize(
+    "text, locale",
+    [
+        ("i have a cough", "en"),
+        ("mujhe khansi hai", "ur-Latn"),
+        ("kya mujhe corona hai", "ur-Latn"),
+        ("مجھے کھانسی ہے", "ur"),
+        ("زه ټوخی لرم", "ps"),
+        ("مونکي کنگهه آهي", "sd"),
+    ],
+)
+def test_language_detector_after_persist_and_load(detector, text, locale):
+    result = detector.detect(text)
+    assert result["locale"] == locale, result
+    assert 0 < result["confidence"] <= 1
+
+
+def test_language_detector_keeps_scripts_apart(detector):
+    assert detector.detect("corona test karwana hai")["locale"] in ("en", "ur-Latn")
+    for text in ("😷🤒", "मुझे बुखार है", ""):
+        assert detector.detect(text)["locale"] is None
+
+
+def test_language_detector_output_is_in_the_parse_result(detector):
+    [message] = detector.process([Message(data={"text": "mujhe bukhar hai"})])
+    assert message.as_dict(only_output_properties=True)["language_detection"]["locale"] == "ur-Latn"
+
+
+@pytest.mark.parametrize("text, number", [("2", 2), ("10", 10), ("option 3", 3), ("2.", 2), (" 7 ", 7),
+                                          ("2 din se bukhar", None), ("123", None), ("", None)])
+def test_parse_option(text, number):
+    assert parse_option(text) == number
+
+
+def test_rule_intents(storage, context):
+    rules = RuleIntentClassifier.create({}, storage, Resource("r"), context)
+    number, emoji, words = rules.process([
+        Message(data={"text": "3", "intent": {"name": "greet", "confidence": 0.4}}),
+        Message(data={"text": "🤒🤒", "intent": {"name": "affirm", "confidence": 0.9}}),
+        Message(data={"text": "hello", "intent": {"name": "greet", "confidence": 0.9}}),
+    ])
+    assert number.get("intent") == {"name": "select_option", "confidence": 1.0}
+    assert [e["value"] for e in number.get("entities")] == ["3"]
+    assert emoji.get("intent")["name"] == "nlu_fallback"
+    assert words.get("intent")["name"] == "greet"
