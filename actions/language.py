@@ -14,8 +14,9 @@ from telehealth.menus import LANGUAGE, resolve_option
 #: Confidence the detector needs to set a first guess, and to replace an earlier guess.
 FIRST_GUESS = 0.5
 CHANGE_GUESS = 0.8
-#: Intents whose answer already shows the language menu: no hint needed.
-_MENU_INTENTS = {"greet", "change_language", "choose_language", "select_option"}
+#: No hint before these answers: they show the language menu already, or (an emergency)
+#: nothing may come before them.
+_NO_HINT_INTENTS = {"greet", "change_language", "choose_language", "select_option", "emergency"}
 
 
 def chosen_language(tracker: Tracker) -> Optional[Text]:
@@ -35,11 +36,16 @@ def chosen_language(tracker: Tracker) -> Optional[Text]:
     return None
 
 
-class ActionSetLanguage(Action):
-    """Runs on every user message (custom slot mapping of ``language``)."""
+class ActionValidateSlotMappings(Action):
+    """Sets the language on every user message.
+
+    Rasa runs ``action_validate_slot_mappings`` after each user message, once slot mappings
+    are extracted, and, unlike a custom mapping action, lets it send a message too: the
+    "I am answering in Roman Urdu" hint, rendered in the new language.
+    """
 
     def name(self) -> Text:
-        return "action_set_language"
+        return "action_validate_slot_mappings"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
@@ -56,6 +62,6 @@ class ActionSetLanguage(Action):
             return []
         if confidence < (FIRST_GUESS if current is None else CHANGE_GUESS):
             return []
-        if latest_intent(tracker) not in _MENU_INTENTS:
+        if latest_intent(tracker) not in _NO_HINT_INTENTS:
             dispatcher.utter_message(text=render("utter_language_detected", guess))
         return [SlotSet("language", guess), SlotSet("language_source", "detected")]

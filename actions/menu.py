@@ -64,7 +64,7 @@ def run_target(dispatcher: CollectingDispatcher, target: Text) -> Events:
     if kind == "faq":
         return faq_answer(dispatcher, arg)
     if kind == "language":
-        # action_set_language has already switched the language on this message.
+        # action_validate_slot_mappings has already switched the language on this message.
         return language_changed(dispatcher)
     return _TARGETS[target](dispatcher)
 

@@ -153,6 +153,10 @@ def build_responses(directory: Path = LOCALES_DIR) -> dict[str, Any]:
         for tag in LOCALES:
             for variant in cats[tag].responses.get(key, []):
                 variant = {k: v for k, v in variant.items() if k != "condition"}
+                if "buttons" in variant:
+                    variant["buttons"] = [
+                        {**b, "payload": _escape_braces(b["payload"])} for b in variant["buttons"]
+                    ]
                 if tag != SOURCE_LOCALE:
                     variant["condition"] = [{"type": "slot", "name": "language", "value": tag}]
                 variations.append(variant)
@@ -160,6 +164,11 @@ def build_responses(directory: Path = LOCALES_DIR) -> dict[str, Any]:
         # list the conditioned ones first so the file reads locale by locale.
         responses[key] = variations[1:] + variations[:1]
     return {"version": "3.1", "responses": responses}
+
+
+def _escape_braces(payload: str) -> str:
+    """Rasa fills ``{slot}`` placeholders in responses; ``{{``/``}}`` keep a payload's JSON literal."""
+    return payload.replace("{", "{{").replace("}", "}}")
 
 
 _HEADER = (

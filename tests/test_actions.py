@@ -3,7 +3,7 @@ import pytest
 from rasa_sdk.events import ActionExecuted, SessionStarted, SlotSet
 
 from actions.fallback import ActionFallback
-from actions.language import ActionSetLanguage
+from actions.language import ActionValidateSlotMappings
 from actions.menu import ActionGreet, ActionReportSymptoms, ActionSelectOption
 from actions.session import ActionSessionStart
 from telehealth.i18n import render
@@ -25,10 +25,20 @@ async def test_first_free_text_sets_detected_language_and_tells_how_to_change(di
         "mujhe bukhar hai", "report_symptoms",
         language_detection={"locale": "ur-Latn", "confidence": 0.93, "script": "latin"},
     )
-    events = await run(ActionSetLanguage(), dispatcher, tracker)
+    events = await run(ActionValidateSlotMappings(), dispatcher, tracker)
     assert events == [SlotSet("language", "ur-Latn"), SlotSet("language_source", "detected")]
     # The hint is in the new language, not in the old one.
     assert responses(dispatcher) == [render("utter_language_detected", "ur-Latn")]
+
+
+async def test_no_hint_comes_before_an_emergency_answer(dispatcher):
+    tracker = make_tracker(
+        "saans nahi aa rahi", "emergency",
+        language_detection={"locale": "ur-Latn", "confidence": 0.97, "script": "latin"},
+    )
+    events = await run(ActionValidateSlotMappings(), dispatcher, tracker)
+    assert events == [SlotSet("language", "ur-Latn"), SlotSet("language_source", "detected")]
+    assert dispatcher.messages == []
 
 
 async def test_a_weak_guess_does_not_change_the_language(dispatcher):
@@ -36,7 +46,7 @@ async def test_a_weak_guess_does_not_change_the_language(dispatcher):
         "ok", "affirm", slots={"language": "ur", "language_source": "detected"},
         language_detection={"locale": "en", "confidence": 0.6, "script": "latin"},
     )
-    assert await run(ActionSetLanguage(), dispatcher, tracker) == []
+    assert await run(ActionValidateSlotMappings(), dispatcher, tracker) == []
 
 
 async def test_a_chosen_language_is_not_overridden_by_detection(dispatcher):
@@ -44,12 +54,12 @@ async def test_a_chosen_language_is_not_overridden_by_detection(dispatcher):
         "what are the symptoms", "faq", slots={"language": "ps", "language_source": "chosen"},
         language_detection={"locale": "en", "confidence": 0.99, "script": "latin"},
     )
-    assert await run(ActionSetLanguage(), dispatcher, tracker) == []
+    assert await run(ActionValidateSlotMappings(), dispatcher, tracker) == []
 
 
 async def test_naming_a_language_chooses_it(dispatcher):
     tracker = make_tracker("سنڌي ۾ ڳالهايو", "choose_language", slots={"language": "ur", "language_source": "chosen"})
-    events = await run(ActionSetLanguage(), dispatcher, tracker)
+    events = await run(ActionValidateSlotMappings(), dispatcher, tracker)
     assert events == [SlotSet("language", "sd"), SlotSet("language_source", "chosen")]
 
 
@@ -58,21 +68,21 @@ async def test_language_button_payload_chooses_it(dispatcher):
         '/choose_language{"language":"bal"}', "choose_language",
         entities=[{"entity": "language", "value": "bal"}],
     )
-    events = await run(ActionSetLanguage(), dispatcher, tracker)
+    events = await run(ActionValidateSlotMappings(), dispatcher, tracker)
     assert events == [SlotSet("language", "bal"), SlotSet("language_source", "chosen")]
 
 
 async def test_number_in_the_language_menu_chooses_that_language(dispatcher):
     tracker = make_tracker("3", "select_option", slots={"menu": "language"},
                            entities=[{"entity": "option", "value": "3"}])
-    events = await run(ActionSetLanguage(), dispatcher, tracker)
+    events = await run(ActionValidateSlotMappings(), dispatcher, tracker)
     assert events == [SlotSet("language", "ur-Latn"), SlotSet("language_source", "chosen")]
 
 
 async def test_number_in_the_main_menu_is_not_a_language(dispatcher):
     tracker = make_tracker("3", "select_option", slots={"menu": "main", "language": "en", "language_source": "chosen"},
                            entities=[{"entity": "option", "value": "3"}])
-    assert await run(ActionSetLanguage(), dispatcher, tracker) == []
+    assert await run(ActionValidateSlotMappings(), dispatcher, tracker) == []
 
 
 # --- greeting and menus ---------------------------------------------------------------

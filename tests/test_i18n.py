@@ -71,3 +71,31 @@ def test_emergency_answers_give_1122_in_every_locale():
     for tag, cat in catalogs().items():
         assert "1122" in cat.responses["utter_emergency"][0]["text"], tag
         assert "1122" in cat.responses["utter_welcome"][0]["text"], tag
+
+
+async def test_rasa_renders_every_response_in_every_locale_from_its_catalog():
+    """What Rasa's own response generator sends, for each locale, is the catalog's text and buttons."""
+    from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import SlotSet
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    domain = Domain.load([str(i18n.ROOT / "domain.yml"), str(i18n.RESPONSES_FILE)])
+    nlg = TemplatedNaturalLanguageGenerator(domain.responses)
+    for tag, cat in catalogs().items():
+        tracker = DialogueStateTracker.from_events("u", [SlotSet("language", tag)], slots=domain.slots)
+        for key, variants in cat.responses.items():
+            sent = await nlg.generate(key, tracker, "rest")
+            assert sent["text"] == variants[0]["text"], (tag, key)
+            assert (sent.get("buttons") or []) == variants[0].get("buttons", []), (tag, key)
+
+
+def test_button_payloads_survive_rasas_slot_interpolation():
+    """Rasa treats {…} in responses as slot placeholders; a JSON payload must come out literal."""
+    generated = yaml.safe_load(i18n.RESPONSES_FILE.read_text(encoding="utf-8"))["responses"]
+    source = catalogs()["en"].responses
+    for key, variants in generated.items():
+        for variant in variants:
+            for button, original in zip(variant.get("buttons", []), source[key][0].get("buttons", [])):
+                # Rasa formats responses with str.format: an unescaped "{" raises here.
+                assert button["payload"].format({}) == original["payload"]

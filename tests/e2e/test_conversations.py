@@ -9,7 +9,7 @@ import itertools
 
 import pytest
 
-from telehealth.i18n import LOCALES, render
+from telehealth.i18n import LOCALES, catalogs, render
 from tests.conftest import load_phrases
 
 pytestmark = pytest.mark.e2e
@@ -28,8 +28,10 @@ def test_locale_chosen_by_button_then_faq_and_emergency_answers_in_that_locale(b
     assert any("1122" in t for t in first), "the welcome names the emergency number"
     assert render("utter_choose_language", "en").splitlines()[1] in "\n".join(first)
 
-    replies = bot.texts(user, f'/choose_language{{"language":"{locale}"}}')
-    assert replies[:2] == [render("utter_language_changed", locale), render("utter_main_menu", locale)]
+    replies = bot.say(user, f'/choose_language{{"language":"{locale}"}}')
+    assert [r["text"] for r in replies] == [render("utter_language_changed", locale), render("utter_main_menu", locale)]
+    menu = catalogs()[locale].responses["utter_main_menu"][0]["buttons"]
+    assert replies[1]["buttons"] == menu, "buttons arrive with the locale's titles and literal payloads"
 
     assert bot.texts(user, PHRASES[locale]["faq/symptoms"][0]) == [render("utter_faq/symptoms", locale)]
     assert bot.texts(user, PHRASES[locale]["emergency"][0]) == [render("utter_emergency", locale)]
@@ -103,3 +105,13 @@ def test_bad_input_gets_a_polite_answer_in_the_current_locale(bot, text):
     )}
     assert all(t in ur_texts for t in replies if t), replies
     assert bot.slots(user)["language"] == "ur"
+
+
+@pytest.mark.parametrize(
+    "text, locale",
+    [("I can't breathe", "en"), ("saans nahi aa rahi", "ur-Latn"), ("سانس نہیں آ رہی", "ur")],
+)
+def test_emergency_as_first_message_is_answered_with_1122_at_once(bot, text, locale):
+    replies = bot.texts(new_user(), text)
+    assert replies == [render("utter_emergency", locale)]
+    assert "1122" in replies[0]
