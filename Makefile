@@ -11,6 +11,9 @@ ACTION_PORT ?= 5055
 export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+# Rasa caches featurised training data; the default 1 GB is too small for eight locales, so
+# unchanged data would be retrained every time.
+export RASA_MAX_CACHE_SIZE := 5000
 
 .PHONY: help install responses train validate test test-unit test-stories test-e2e nlu-report nlu-compare run shell actions clean
 
@@ -47,7 +50,7 @@ test-unit: install
 	$(BIN)/pytest -m "not e2e" -q
 
 test-stories: train
-	$(RASA) test core --stories tests/conversations --fail-on-prediction-errors --out results/core
+	$(RASA) test core --e2e --stories tests/conversations --fail-on-prediction-errors --out results/core
 
 test-e2e: train
 	$(BIN)/pytest -m e2e -q
