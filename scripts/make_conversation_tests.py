@@ -48,7 +48,7 @@ def stories_for(locale: str, phrases: dict) -> list:
             user(phrases["greet"][0], "greet"), {"action": "action_greet"},
             {"user": f'/choose_language{{"language":"{locale}"}}', "intent": "choose_language"},
             {"action": "action_language_changed"},
-            user("2", "select_option"), {"action": "action_select_option"},
+            user("[2](option)", "select_option"), {"action": "action_select_option"},
         ],
     })
     # One story per intent: the answer each intent gets. (All held-out phrases are scored
@@ -84,7 +84,10 @@ def stories_for(locale: str, phrases: dict) -> list:
         "story": f"{locale}: change language by menu and number",
         "steps": [
             user(phrases["change_language"][1], "change_language"), {"action": "action_show_language_menu"},
-            user("۳" if locale not in ("en", "ur-Latn") else "3", "select_option"), {"action": "action_select_option"},
+            # Perso-Arabic locales type the number in Urdu digits; it is read as option 3.
+            user('[۳]{"entity": "option", "value": "3"}' if locale not in ("en", "ur-Latn") else "[3](option)",
+                 "select_option"),
+            {"action": "action_select_option"},
         ],
     })
     return stories

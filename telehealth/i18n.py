@@ -53,8 +53,9 @@ def resolve_language(text: str | None) -> str | None:
     """
     if not text:
         return None
-    if text in LOCALES:
-        return text
+    by_tag = {tag.lower(): tag for tag in LOCALES}
+    if text.strip().lower() in by_tag:
+        return by_tag[text.strip().lower()]
     norm = normalize(text)
     best: tuple[int, str] | None = None
     for tag, names in _LANGUAGE_NAMES.items():

@@ -59,6 +59,7 @@ def test_every_faq_answer_ends_with_a_way_back_and_fits_a_phone_screen():
         ("بلوچی", "bal"),
         ("kashmiri", "ks"),
         ("ur-Latn", "ur-Latn"),
+        ("ur-latn", "ur-Latn"),
         ("chinese", None),
         ("", None),
     ],

@@ -32,6 +32,9 @@ def test_normalizer_rewrites_training_and_incoming_text(storage, context):
     assert data.training_examples[0].get("text") == "مجہے 3 دن سے بخار ہے"
     [message] = normalizer.process([Message(data={"text": "BUKHAAAR\u200c ہے"})])
     assert message.get("text") == "bukhaar ہے"
+    # A button payload is left exactly as sent (its entity values are case-sensitive tags).
+    [payload] = normalizer.process([Message(data={"text": '/choose_language{"language":"ur-Latn"}'})])
+    assert payload.get("text") == '/choose_language{"language":"ur-Latn"}'
 
 
 TRAIN = [
@@ -78,8 +81,12 @@ def test_language_detector_keeps_scripts_apart(detector):
 
 
 def test_language_detector_output_is_in_the_parse_result(detector):
-    [message] = detector.process([Message(data={"text": "mujhe bukhar hai"})])
+    message, payload = detector.process([
+        Message(data={"text": "mujhe bukhar hai"}),
+        Message(data={"text": '/select_option{"menu":"main","option":"1"}'}),
+    ])
     assert message.as_dict(only_output_properties=True)["language_detection"]["locale"] == "ur-Latn"
+    assert "language_detection" not in payload.as_dict(only_output_properties=True)
 
 
 @pytest.mark.parametrize("text, number", [("2", 2), ("10", 10), ("option 3", 3), ("2.", 2), (" 7 ", 7),

@@ -24,6 +24,7 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.constants import INTENT_MESSAGE_PREFIX
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
@@ -63,7 +64,8 @@ class TextNormalizer(GraphComponent):
     @staticmethod
     def _normalize(message: Message) -> None:
         text = message.get(TEXT)
-        if text:
+        # "/intent{...}" button payloads pass through the pipeline too: keep them exact.
+        if text and not text.startswith(INTENT_MESSAGE_PREFIX):
             message.set(TEXT, normalize(text))
 
 
@@ -156,7 +158,8 @@ class LanguageDetector(GraphComponent):
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             text = message.get(TEXT)
-            if text:
+            # A button payload says nothing about the user's language.
+            if text and not text.startswith(INTENT_MESSAGE_PREFIX):
                 message.set(LANGUAGE_DETECTION, self.detect(text), add_to_output=True)
         return messages
 

@@ -115,3 +115,11 @@ def test_emergency_as_first_message_is_answered_with_1122_at_once(bot, text, loc
     replies = bot.texts(new_user(), text)
     assert replies == [render("utter_emergency", locale)]
     assert "1122" in replies[0]
+
+
+def test_a_button_keeps_the_detected_language(bot):
+    user = new_user()
+    bot.texts(user, "مجھے تین دن سے بخار ہے")
+    assert bot.slots(user)["language"] == "ur"
+    assert bot.texts(user, '/select_option{"menu":"main","option":"5"}') == [render("utter_faq/helplines", "ur")]
+    assert bot.slots(user)["language"] == "ur"
