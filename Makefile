@@ -43,6 +43,7 @@ validate: responses
 # Rasa retrains only when data, domain or config changed since the last model.
 train: responses
 	$(RASA) train --num-threads 2
+	@ls -t models/*.tar.gz 2>/dev/null | tail -n +3 | xargs -r rm -f   # keep the two newest models
 
 test: test-unit validate train test-stories test-e2e
 
