@@ -11,9 +11,11 @@ from actions.common import latest_entity, latest_intent
 from telehealth.i18n import LOCALES, render, resolve_language
 from telehealth.menus import LANGUAGE, resolve_option
 
-#: Confidence the detector needs to set a first guess, and to replace an earlier guess.
+#: Confidence the detector needs to set a first guess, and to replace an earlier guess;
+#: a replacement also needs a message of a few words ("ok", "thanks" fit many locales).
 FIRST_GUESS = 0.5
 CHANGE_GUESS = 0.8
+CHANGE_MIN_WORDS = 3
 #: No hint before these answers: they show the language menu already, or (an emergency)
 #: nothing may come before them.
 _NO_HINT_INTENTS = {"greet", "change_language", "choose_language", "select_option", "emergency"}
@@ -60,7 +62,10 @@ class ActionValidateSlotMappings(Action):
         guess, confidence = detection.get("locale"), detection.get("confidence") or 0.0
         if guess not in LOCALES or guess == current:
             return []
-        if confidence < (FIRST_GUESS if current is None else CHANGE_GUESS):
+        if current is None:
+            if confidence < FIRST_GUESS:
+                return []
+        elif confidence < CHANGE_GUESS or len((tracker.latest_message.get("text") or "").split()) < CHANGE_MIN_WORDS:
             return []
         if latest_intent(tracker) not in _NO_HINT_INTENTS:
             dispatcher.utter_message(text=render("utter_language_detected", guess))

@@ -49,6 +49,23 @@ async def test_a_weak_guess_does_not_change_the_language(dispatcher):
     assert await run(ActionValidateSlotMappings(), dispatcher, tracker) == []
 
 
+async def test_a_short_message_does_not_replace_a_guess(dispatcher):
+    tracker = make_tracker(
+        "ok thanks", "thank", slots={"language": "ur-Latn", "language_source": "detected"},
+        language_detection={"locale": "en", "confidence": 0.95, "script": "latin"},
+    )
+    assert await run(ActionValidateSlotMappings(), dispatcher, tracker) == []
+
+
+async def test_a_clear_longer_message_replaces_a_guess(dispatcher):
+    tracker = make_tracker(
+        "what are the symptoms of covid", "faq", slots={"language": "ur-Latn", "language_source": "detected"},
+        language_detection={"locale": "en", "confidence": 0.95, "script": "latin"},
+    )
+    events = await run(ActionValidateSlotMappings(), dispatcher, tracker)
+    assert events == [SlotSet("language", "en"), SlotSet("language_source", "detected")]
+
+
 async def test_a_chosen_language_is_not_overridden_by_detection(dispatcher):
     tracker = make_tracker(
         "what are the symptoms", "faq", slots={"language": "ps", "language_source": "chosen"},
