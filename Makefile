@@ -15,13 +15,13 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 # unchanged data would be retrained every time.
 export RASA_MAX_CACHE_SIZE := 5000
 
-.PHONY: help install responses train validate test test-unit test-stories test-e2e nlu-report nlu-compare run shell actions clean
+.PHONY: help install responses train validate test test-unit test-stories test-e2e nlu-report nlu-compare symptom-report migrate screening-report run shell actions clean
 
 help:
 	@echo "make run        install, train if needed, start the assistant (REST on :$(RASA_PORT))"
 	@echo "make test       install, then every test: unit, data validation, train, conversation tests, end-to-end"
 	@echo "make shell      talk to the bot in the terminal"
-	@echo "make train | validate | nlu-report | nlu-compare | install | clean"
+	@echo "make train | validate | nlu-report | nlu-compare | symptom-report | migrate | screening-report | install | clean"
 
 install: $(STAMP)
 
@@ -62,10 +62,21 @@ nlu-report: responses
 nlu-compare: responses
 	$(BIN)/python scripts/nlu_report.py --folds 5 --config config.yml config-alternatives/logreg.yml
 
+symptom-report: install
+	$(BIN)/python scripts/symptom_report.py --errors
+
+# The application database (DATABASE_URL; default var/telehealth.db) at the newest migration.
+migrate: install
+	$(BIN)/python -m telehealth.db upgrade
+
+# Completed symptom checks by locale and level.
+screening-report: migrate
+	$(BIN)/python -m telehealth.db report
+
 actions: install
 	$(RASA) run actions --actions actions --port $(ACTION_PORT)
 
-run: train
+run: train migrate
 	@mkdir -p var
 	@echo "Starting the action server on :$(ACTION_PORT) ..."
 	@$(RASA) run actions --actions actions --port $(ACTION_PORT) > var/actions.log 2>&1 & echo $$! > var/actions.pid

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import latest_entity
@@ -34,9 +34,8 @@ def language_changed(dispatcher: CollectingDispatcher) -> Events:
 
 
 def start_screening(dispatcher: CollectingDispatcher) -> Events:
-    # The screening form is issue 3; until then say honestly what is available.
-    dispatcher.utter_message(response="utter_screening_unavailable")
-    return []
+    # The symptom check (actions/screening.py) starts with its own action, then the form.
+    return [FollowupAction("action_start_screening")]
 
 
 def request_doctor(dispatcher: CollectingDispatcher) -> Events:
@@ -94,10 +93,6 @@ class ActionShowFaqMenu(_TargetAction):
     action_name, target = "action_show_faq_menu", "faq_menu"
 
 
-class ActionStartScreening(_TargetAction):
-    action_name, target = "action_start_screening", "start_screening"
-
-
 class ActionRequestDoctor(_TargetAction):
     action_name, target = "action_request_doctor", "request_doctor"
 
@@ -108,15 +103,6 @@ class ActionLanguageChanged(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> Events:
         return language_changed(dispatcher)
-
-
-class ActionReportSymptoms(Action):
-    def name(self) -> Text:
-        return "action_report_symptoms"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> Events:
-        dispatcher.utter_message(response="utter_symptoms_received")
-        return start_screening(dispatcher)
 
 
 class ActionGreet(Action):

@@ -16,6 +16,8 @@ sys.path.insert(0, str(ROOT))
 
 from telehealth.i18n import LOCALES  # noqa: E402
 from telehealth.menus import FAQ_TOPICS  # noqa: E402
+from telehealth.symptoms import extract  # noqa: E402
+from telehealth.text import normalize  # noqa: E402
 
 SIMPLE = {
     "greet": "action_greet",
@@ -24,7 +26,7 @@ SIMPLE = {
     "choose_language": "action_language_changed",
     "ask_question": "action_show_faq_menu",
     "start_screening": "action_start_screening",
-    "report_symptoms": "action_report_symptoms",
+    "report_symptoms": "action_start_screening",
     "request_doctor": "action_request_doctor",
     "emergency": "utter_emergency",
     "goodbye": "utter_goodbye",
@@ -35,8 +37,100 @@ SIMPLE = {
 }
 
 
+def annotate(text: str) -> str:
+    """The text (normalised, as NLU sees it) with the entities the SymptomExtractor must find.
+
+    Conversation tests with --e2e compare predicted entities with annotated ones; the
+    extractor's accuracy itself is measured on a separate held-out set (tests/symptoms/).
+    """
+    if text.startswith("/") or "](" in text or "]{" in text:
+        return text
+    text = normalize(text)
+    spans = sorted(extract(text).spans)
+    out, pos = [], 0
+    for start, end, entity, value in spans:
+        if start < pos:
+            continue
+        out.append(text[pos:start])
+        out.append(f'[{text[start:end]}]{{"entity": "{entity}", "value": "{value}"}}')
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
 def user(text: str, intent: str) -> dict:
-    return {"user": text, "intent": intent}
+    return {"user": annotate(text), "intent": intent}
+
+
+def number(locale: str, n: int) -> dict:
+    """A typed number: Perso-Arabic locales type Urdu digits."""
+    if locale in ("en", "ur-Latn"):
+        return {"user": f"[{n}](option)", "intent": "select_option"}
+    digits = str(n).translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
+    return {"user": f'[{digits}]{{"entity": "option", "value": "{n}"}}', "intent": "select_option"}
+
+
+FORM = [{"action": "screening_form"}, {"active_loop": "screening_form"}]
+ASK = [{"action": "screening_form"}]
+DONE = [{"action": "screening_form"}, {"active_loop": None}, {"slot_was_set": [{"requested_slot": None}]},
+        {"action": "action_screening_result"}]
+STOPPED = [{"action": "action_deactivate_loop"}, {"active_loop": None},
+           {"slot_was_set": [{"requested_slot": None}]}]
+
+
+def screening_stories(locale: str, phrases: dict) -> list:
+    """The symptom check: whole, for someone else, emergency exit, a question mid-way, stop."""
+    yes = lambda i=0: user(phrases["affirm"][i % len(phrases["affirm"])], "affirm")  # noqa: E731
+    no = lambda i=0: user(phrases["deny"][i % len(phrases["deny"])], "deny")  # noqa: E731
+    start = [user(phrases["start_screening"][0], "start_screening"), {"action": "action_start_screening"}, *FORM]
+
+    def answers(steps):
+        out = []
+        for step in steps:
+            out += [step, *ASK]
+        return out
+
+    whole = start + answers([
+        no(0),            # warning signs
+        number(locale, 1),  # for me
+        number(locale, 34),  # age
+        yes(0), no(1), no(2), yes(1), no(0),  # fever, cough, sore throat, breathing, taste/smell
+        number(locale, 0),  # other symptoms: none
+        number(locale, 3),  # days
+        number(locale, 2),  # contact: no
+    ])
+    whole += [number(locale, 0), *DONE]  # comorbidities: none -> result
+
+    other = start + answers([no(1), number(locale, 2), number(locale, 67), yes(2), yes(0), no(0), no(1), no(2),
+                             number(locale, 0), number(locale, 5), number(locale, 1)])
+    other += [number(locale, 2), *DONE]
+
+    emergency = start + [yes(0), *DONE]
+    emergency_later = start + answers([no(0), number(locale, 1)]) + [
+        user(phrases["emergency"][2], "emergency"), *DONE]
+
+    faq = start + answers([no(0)]) + [
+        user(phrases["faq/symptoms"][2], "faq"), {"action": "utter_faq"}, *FORM,
+        number(locale, 1), *ASK,
+        user(phrases["stop"][0], "stop"), *STOPPED,
+        {"action": "utter_screening_stopped"}, {"action": "action_show_menu"},
+    ]
+    stop = start + [user(phrases["stop"][1], "stop"), *STOPPED,
+                    {"action": "utter_screening_stopped"}, {"action": "action_show_menu"}]
+    told = [user(phrases["report_symptoms"][0], "report_symptoms"), {"action": "action_start_screening"}, *FORM,
+            *answers([no(2)]), user(phrases["request_doctor"][1], "request_doctor"), *STOPPED,
+            {"action": "action_request_doctor"}]
+    # Menu option 2 starts the check through a follow-up action, which conversation tests cannot
+    # replay (actions do not run there): tests/e2e/test_screening.py covers it.
+    return [
+        {"story": f"{locale}: symptom check, whole", "steps": whole},
+        {"story": f"{locale}: symptom check for someone else", "steps": other},
+        {"story": f"{locale}: symptom check, danger sign ends it", "steps": emergency},
+        {"story": f"{locale}: symptom check, emergency told mid-way", "steps": emergency_later},
+        {"story": f"{locale}: symptom check, a question mid-way, then stop", "steps": faq},
+        {"story": f"{locale}: symptom check, stop", "steps": stop},
+        {"story": f"{locale}: symptoms told first, then asks for a doctor", "steps": told},
+    ]
 
 
 def stories_for(locale: str, phrases: dict) -> list:
@@ -54,10 +148,10 @@ def stories_for(locale: str, phrases: dict) -> list:
     # One story per intent: the answer each intent gets. (All held-out phrases are scored
     # per locale, with a threshold, by tests/e2e/test_nlu_held_out.py.)
     for intent, action in SIMPLE.items():
-        stories.append({
-            "story": f"{locale}: {intent}",
-            "steps": [user(phrases[intent][0], intent), {"action": action}],
-        })
+        steps = [user(phrases[intent][0], intent), {"action": action}]
+        if action == "action_start_screening":
+            steps += [{"action": "screening_form"}, {"active_loop": "screening_form"}]
+        stories.append({"story": f"{locale}: {intent}", "steps": steps})
     for topic in FAQ_TOPICS:
         stories.append({
             "story": f"{locale}: faq {topic}",
@@ -90,19 +184,34 @@ def stories_for(locale: str, phrases: dict) -> list:
             {"action": "action_select_option"},
         ],
     })
+    stories += screening_stories(locale, phrases)
     return stories
 
 
+class _NoAliases(yaml.SafeDumper):
+    def ignore_aliases(self, data) -> bool:
+        return True
+
+
+def render(locale: str) -> str:
+    """The text of tests/conversations/test_<locale>.yml."""
+    phrases = yaml.safe_load((ROOT / "tests" / "phrases" / f"{locale}.yml").read_text(encoding="utf-8"))["phrases"]
+    doc = {"version": "3.1", "stories": stories_for(locale, phrases)}
+    header = f"# GENERATED by scripts/make_conversation_tests.py from tests/phrases/{locale}.yml\n"
+    return header + yaml.dump(doc, Dumper=_NoAliases, allow_unicode=True, sort_keys=False, width=10_000)
+
+
+def path_for(locale: str) -> Path:
+    return ROOT / "tests" / "conversations" / f"test_{locale.replace('-', '_')}.yml"
+
+
 def main() -> int:
-    out_dir = ROOT / "tests" / "conversations"
-    out_dir.mkdir(parents=True, exist_ok=True)
     for locale in LOCALES:
-        phrases = yaml.safe_load((ROOT / "tests" / "phrases" / f"{locale}.yml").read_text(encoding="utf-8"))["phrases"]
-        doc = {"version": "3.1", "stories": stories_for(locale, phrases)}
-        path = out_dir / f"test_{locale.replace('-', '_')}.yml"
-        header = f"# GENERATED by scripts/make_conversation_tests.py from tests/phrases/{locale}.yml\n"
-        path.write_text(header + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=10_000), encoding="utf-8")
-        print(f"wrote {path.relative_to(ROOT)}: {len(doc['stories'])} stories")
+        path = path_for(locale)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = render(locale)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path.relative_to(ROOT)}: {text.count('- story:')} stories")
     return 0
 
 

@@ -9,7 +9,7 @@ default variation, every other locale a variation conditioned on the ``language`
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,8 @@ class Catalog:
     review: str
     reviewed_by: str | None
     responses: dict[str, list[dict[str, Any]]]
+    #: Words the actions compose into answers (symptom names, reasons), not responses themselves.
+    terms: dict[str, str] = field(default_factory=dict)
 
 
 def load_catalog(locale: str, directory: Path = LOCALES_DIR) -> Catalog:
@@ -84,6 +86,7 @@ def load_catalog(locale: str, directory: Path = LOCALES_DIR) -> Catalog:
         review=meta.get("review", "machine-drafted"),
         reviewed_by=meta.get("reviewed_by"),
         responses=data.get("responses") or {},
+        terms={str(k): str(v) for k, v in (data.get("terms") or {}).items()},
     )
 
 
@@ -98,6 +101,21 @@ def render(key: str, locale: str | None) -> str:
     cat = table.get(locale or SOURCE_LOCALE) or table[SOURCE_LOCALE]
     variants = cat.responses.get(key) or table[SOURCE_LOCALE].responses[key]
     return variants[0]["text"]
+
+
+def term(key: str, locale: str | None) -> str:
+    """A word or phrase of the ``terms`` section in ``locale`` (English when the locale lacks it)."""
+    table = catalogs()
+    cat = table.get(locale or SOURCE_LOCALE) or table[SOURCE_LOCALE]
+    return cat.terms.get(key) or table[SOURCE_LOCALE].terms[key]
+
+
+_PLACEHOLDER = re.compile(r"(?<!\{)\{(\w+)\}(?!\})")
+
+
+def placeholders(text: str) -> set[str]:
+    """The ``{name}`` placeholders the actions fill in a text."""
+    return set(_PLACEHOLDER.findall(text or ""))
 
 
 def catalog_problems(directory: Path = LOCALES_DIR) -> list[str]:
@@ -123,6 +141,11 @@ def catalog_problems(directory: Path = LOCALES_DIR) -> list[str]:
                 text = (var.get("text") or "").strip()
                 if not text:
                     problems.append(f"{tag}: {key} has an empty text")
+                elif placeholders(text) != placeholders(src.get("text", "")):
+                    problems.append(
+                        f"{tag}: {key} placeholders {sorted(placeholders(text))} differ from English "
+                        f"{sorted(placeholders(src.get('text', '')))}"
+                    )
                 elif len(text) > TEXT_MAX:
                     problems.append(f"{tag}: {key} is {len(text)} characters (max {TEXT_MAX})")
                 src_payloads = [b["payload"] for b in src.get("buttons", [])]
@@ -141,6 +164,15 @@ def catalog_problems(directory: Path = LOCALES_DIR) -> list[str]:
         for key in cat.responses:
             if key not in source.responses:
                 problems.append(f"{tag}: response {key} is not in the English source")
+        for key, src_text in source.terms.items():
+            text = cat.terms.get(key, "")
+            if not text.strip():
+                problems.append(f"{tag}: term {key} is missing or empty")
+            elif placeholders(text) != placeholders(src_text):
+                problems.append(f"{tag}: term {key} placeholders differ from English")
+        for key in cat.terms:
+            if key not in source.terms:
+                problems.append(f"{tag}: term {key} is not in the English source")
     return problems
 
 

@@ -35,6 +35,9 @@ _LETTERS = str.maketrans(
         "\u2060": None,  # word joiner
         "\ufeff": None,  # byte-order mark / zero-width no-break space
         "\u061c": None,  # Arabic letter mark
+        "\u2019": "'",  # right single quotation mark (phones type "can’t")
+        "\u2018": "'",
+        "\u02bc": "'",  # modifier letter apostrophe
     }
 )
 
@@ -43,6 +46,8 @@ _MARKS = re.compile("[\u064b-\u0652\u0670]")
 # Latin letters repeated for emphasis: "bukhaaaar" -> "bukhaar", "heyyyy" -> "heyy".
 _REPEATS = re.compile(r"([a-z])\1{2,}")
 _SPACES = re.compile(r"\s+")
+# Digits glued to letters: "3din", "۳دن", "45saal" -> "3 din" (after digits are made ASCII).
+_GLUED = re.compile(r"(?<=\d)(?=[^\W\d_])|(?<=[^\W\d_])(?=\d)")
 
 
 def normalize(text: str | None) -> str:
@@ -55,6 +60,7 @@ def normalize(text: str | None) -> str:
     text = _MARKS.sub("", text)
     text = text.lower()
     text = _REPEATS.sub(r"\1\1", text)
+    text = _GLUED.sub(" ", text)
     text = _SPACES.sub(" ", text).strip()
     return text[:MAX_NLU_CHARS]
 

@@ -1,10 +1,10 @@
 """Actions, run on tracker fixtures: the events they return and what they say."""
 import pytest
-from rasa_sdk.events import ActionExecuted, SessionStarted, SlotSet
+from rasa_sdk.events import ActionExecuted, FollowupAction, SessionStarted, SlotSet
 
 from actions.fallback import ActionFallback
 from actions.language import ActionValidateSlotMappings
-from actions.menu import ActionGreet, ActionReportSymptoms, ActionSelectOption
+from actions.menu import ActionGreet, ActionSelectOption
 from actions.session import ActionSessionStart
 from telehealth.i18n import render
 from tests.conftest import make_tracker
@@ -121,13 +121,13 @@ async def test_returning_user_gets_greeting_and_main_menu(dispatcher):
     "menu, option, said, menu_after",
     [
         ("main", "1", ["utter_faq_menu"], "faq"),
-        ("main", "2", ["utter_screening_unavailable"], None),
+        ("main", "2", [], None),  # the symptom check: follow-up action_start_screening
         ("main", "3", ["utter_doctor_unavailable"], None),
         ("main", "4", ["utter_choose_language"], "language"),
         ("main", "5", ["utter_faq/helplines"], None),
         ("main", "0", ["utter_main_menu"], "main"),
         ("main", "9", ["utter_main_menu"], "main"),       # no such option: the menu again
-        (None, "2", ["utter_screening_unavailable"], None),  # no menu shown yet: the main menu
+        (None, "2", [], None),  # no menu shown yet: the main menu
         ("faq", "2", ["utter_faq/symptoms"], None),
         ("faq", "7", ["utter_faq/vaccine"], None),
         ("faq", "10", ["utter_faq/helplines"], None),
@@ -141,7 +141,10 @@ async def test_menu_numbers(dispatcher, menu, option, said, menu_after):
                            entities=[{"entity": "option", "value": option}])
     events = await run(ActionSelectOption(), dispatcher, tracker)
     assert responses(dispatcher) == said
-    assert events == ([SlotSet("menu", menu_after)] if menu_after else [])
+    if option == "2" and menu in ("main", None):
+        assert events == [FollowupAction("action_start_screening")]
+    else:
+        assert events == ([SlotSet("menu", menu_after)] if menu_after else [])
 
 
 async def test_a_button_names_its_menu_whatever_was_shown_last(dispatcher):
@@ -149,11 +152,6 @@ async def test_a_button_names_its_menu_whatever_was_shown_last(dispatcher):
                            entities=[{"entity": "menu", "value": "faq"}, {"entity": "option", "value": "4"}])
     await run(ActionSelectOption(), dispatcher, tracker)
     assert responses(dispatcher) == ["utter_faq/prevention"]
-
-
-async def test_symptoms_in_free_text_get_an_honest_answer(dispatcher):
-    await run(ActionReportSymptoms(), dispatcher, make_tracker("mujhe bukhar hai", "report_symptoms"))
-    assert responses(dispatcher) == ["utter_symptoms_received", "utter_screening_unavailable"]
 
 
 # --- fallback ---------------------------------------------------------------------------

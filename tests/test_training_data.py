@@ -57,3 +57,17 @@ def test_held_out_phrases_are_not_in_the_training_data(locale):
     phrases = yaml.safe_load((ROOT / "tests" / "phrases" / f"{locale}.yml").read_text(encoding="utf-8"))["phrases"]
     leaked = [p for texts in phrases.values() for p in texts if normalize(p) in training]
     assert leaked == []
+
+
+def test_conversation_tests_are_up_to_date():
+    """They are generated (entity annotations come from the lexicons): re-run the generator after
+    changing phrases, lexicons or flows: `python scripts/make_conversation_tests.py`."""
+    import importlib.util
+
+    from telehealth.i18n import LOCALES
+
+    spec = importlib.util.spec_from_file_location("make_conversation_tests", ROOT / "scripts" / "make_conversation_tests.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    stale = [loc for loc in LOCALES if module.path_for(loc).read_text(encoding="utf-8") != module.render(loc)]
+    assert not stale, f"tests/conversations out of date for {stale}: run python scripts/make_conversation_tests.py"

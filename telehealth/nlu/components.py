@@ -255,3 +255,51 @@ class RuleIntentClassifier(GraphComponent):
             )
             message.set(ENTITIES, entities, add_to_output=True)
         return messages
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False)
+class SymptomExtractor(GraphComponent):
+    """Symptoms (and denied ones), warning signs, durations and ages from free text, in every locale.
+
+    A thin wrapper around ``telehealth.symptoms.extract`` (spaCy PhraseMatcher over the per-locale
+    lexicons in ``telehealth/lexicons``). Entities: ``symptom``, ``symptom_absent``,
+    ``warning_sign`` (canonical names as values), ``duration_days`` and ``age`` (numbers as text).
+    """
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "SymptomExtractor":
+        from telehealth.symptoms import lexicon
+
+        lexicon()  # compile the matchers once, at load time
+        return cls()
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        from telehealth.symptoms import extract
+
+        for message in messages:
+            text = message.get(TEXT) or ""
+            if not text or text.startswith(INTENT_MESSAGE_PREFIX):
+                continue
+            found = extract(text)
+            if not found.spans:
+                continue
+            entities = list(message.get(ENTITIES, []))
+            for start, end, entity, value in found.spans:
+                entities.append(
+                    {
+                        "entity": entity,
+                        "value": value,
+                        "start": start,
+                        "end": end,
+                        "confidence_entity": 1.0,
+                        "extractor": "SymptomExtractor",
+                    }
+                )
+            message.set(ENTITIES, entities, add_to_output=True)
+        return messages

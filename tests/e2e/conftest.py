@@ -49,7 +49,8 @@ def bot():
         f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {work / 'tracker.db'}\n",
         encoding="utf-8",
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3",
+           "DATABASE_URL": f"sqlite:///{work / 'app.db'}", "PATIENT_ID_KEY": "e2e-test-key"}
     procs = []
 
     def start(args, log_name):
@@ -70,7 +71,7 @@ def bot():
     try:
         _wait(f"http://127.0.0.1:{action_port}/health", actions, actions_log)
         _wait(f"http://127.0.0.1:{rasa_port}/status", rasa, rasa_log)
-        yield Bot(f"http://127.0.0.1:{rasa_port}")
+        yield Bot(f"http://127.0.0.1:{rasa_port}", env["DATABASE_URL"])
     finally:
         for proc in procs:
             proc.terminate()
@@ -83,8 +84,9 @@ def bot():
 
 
 class Bot:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, database_url: str = "") -> None:
         self.url = url
+        self.database_url = database_url
 
     def say(self, sender: str, text: str) -> list[dict]:
         r = requests.post(f"{self.url}/webhooks/rest/webhook", json={"sender": sender, "message": text}, timeout=60)
