@@ -100,17 +100,32 @@ class Lexicon:
             self.question_words |= {normalize(str(w)) for w in data.get("question_words") or ()}
         self.matchers = {}
         self.fuzzy_words: Dict[str, Dict[str, List[str]]] = {}
+        self.raw_matchers = {}
         for script, nlp in self.pipelines.items():
             matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
+            raw: Dict[str, list] = {}
             fuzzy: Dict[str, List[str]] = {}
             for label, phrases in self.phrases.items():
-                docs = [self.without_fillers(nlp.make_doc(p))[0] for p in sorted(phrases)]
+                docs = []
+                for phrase in sorted(phrases):
+                    full = nlp.make_doc(phrase)
+                    doc = self.without_fillers(full)[0]
+                    # "very sleepy" without "very" is just "sleepy", "bohat mushkil" just
+                    # "mushkil": a warning phrase keeps its fillers and is matched as written.
+                    if label.startswith("WARN:") and len(doc) < len(full):
+                        raw.setdefault(label, []).append(full)
+                        continue
+                    docs.append(doc)
                 matcher.add(label, [d for d in docs if len(d)])
                 if label.startswith(("SYM:", "WARN:")):
                     for d in docs:
                         if len(d) == 1 and len(d.text) >= FUZZY_MIN_LENGTH:
                             fuzzy.setdefault(d.text, []).append(label)
             self.matchers[script] = matcher
+            # Warning phrases with fillers ("very drowsy") are matched on the text as written.
+            self.raw_matchers[script] = PhraseMatcher(nlp.vocab, attr="LOWER")
+            for label, raw_docs in raw.items():
+                self.raw_matchers[script].add(label, raw_docs)
             self.fuzzy_words[script] = fuzzy
 
     def without_fillers(self, doc: Doc) -> Tuple[Doc, List[int]]:
@@ -204,6 +219,12 @@ def _items(text: str, lex: Lexicon) -> Tuple[Doc, List[_Item]]:
     by_span: Dict[Tuple[int, int], set] = {}
     for match_id, start, end in matcher(doc):
         by_span.setdefault((start, end), set()).add(nlp.vocab.strings[match_id])
+    if len(kept) != len(original):
+        position = {orig: i for i, orig in enumerate(kept)}
+        for match_id, start, end in lex.raw_matchers[script](original):
+            inside = [position[i] for i in range(start, end) if i in position]
+            if inside:
+                by_span.setdefault((inside[0], inside[-1] + 1), set()).add(nlp.vocab.strings[match_id])
     # Longest spans first; an overlapped shorter span is dropped.
     taken = [False] * len(doc)
     items: List[_Item] = []

@@ -12,15 +12,17 @@ from telehealth.i18n import LOCALES
 from telehealth.symptoms import Lexicon, extract, parse_days, parse_number, parse_yes_no
 from telehealth.symptoms_eval import SETS_DIR, load_cases, score
 
-#: Floors per annotated set. The target is 0.95 precision and recall per locale: the dev set
-#: (used while writing the lexicons) is held to it; the held-out set (never used for tuning)
+#: Floors per annotated set. The target is 0.95 precision and recall per locale. The dev sets
+#: (used while writing the lexicons) are held near it; the held-out set (never used for tuning)
 #: guards against regressions at a lower floor, and its real figures are in the README.
-FLOORS = {"dev": 0.94, "heldout": 0.80}
+FLOORS = {"dev": 0.94, "dev2": 0.94, "heldout": 0.85}
 
 
 @pytest.mark.parametrize("name", sorted(FLOORS))
 @pytest.mark.parametrize("locale", LOCALES)
 def test_precision_and_recall_per_locale(name, locale):
+    if not (SETS_DIR / name / f"{locale}.yml").exists():
+        pytest.skip(f"no {name} set for {locale} (dev2 exists for ps, sd, bal, ks)")
     cases = load_cases(locale, SETS_DIR / name)
     assert len(cases) >= 10
     result = score(cases)
@@ -120,12 +122,43 @@ def test_lexicons_cover_every_locale_and_are_marked_for_review():
 
 
 def test_held_out_cases_are_not_lexicon_phrases():
-    """The test set is held out: no whole test message is itself a lexicon phrase."""
+    """No whole test message of three words or more is itself a lexicon phrase (one-word answers
+    such as "تپ" are naturally in both)."""
     from telehealth.text import normalize
 
     lex = Lexicon()
     phrases = set().union(*lex.phrases.values())
-    for name in ("dev", "heldout"):
+    for name in ("dev", "dev2", "heldout"):
         for locale in LOCALES:
-            leaked = [c["text"] for c in load_cases(locale, SETS_DIR / name) if normalize(c["text"]) in phrases]
+            if not (SETS_DIR / name / f"{locale}.yml").exists():
+                continue
+            leaked = [c["text"] for c in load_cases(locale, SETS_DIR / name)
+                      if len(c["text"].split()) >= 3 and normalize(c["text"]) in phrases]
             assert not leaked, f"{name}/{locale}: {leaked}"
+
+
+@pytest.mark.parametrize(
+    "text, present",
+    [("kya bukhar corona ki nishani hai?", set()),
+     ("is fever a sign of covid?", set()),
+     ("kya ye corona hai? mujhe bukhar hai", {"fever"}),
+     ("mujhe bukhar hai kya karun?", {"fever"})],
+)
+def test_a_question_about_symptoms_is_not_a_report(text, present):
+    assert set(extract(text).symptoms) == present
+
+
+def test_filler_words_are_skipped():
+    assert extract("khansi bhi bohat hai").symptoms == {"cough"}
+    assert extract("sar mein bhi dard hai").symptoms == {"headache"}
+
+
+def test_a_warning_phrase_does_not_shrink_to_an_everyday_word():
+    assert extract("my son is very drowsy").warning == {"drowsiness"}
+    assert not extract("I feel drowsy after lunch").warning
+
+
+def test_conditions_can_be_denied():
+    from telehealth.symptoms import parse_comorbidities
+
+    assert parse_comorbidities("sugar nahi hai, bp hai") == {"hypertension"}
