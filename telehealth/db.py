@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Tuple
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, String, create_engine, func, select
+from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, String, Text, create_engine, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, declarative_base, sessionmaker
 
@@ -53,6 +53,37 @@ class ScreeningResult(Base):
     advice = Column(String(32), nullable=False)
     priority = Column(Integer, nullable=False)
     rules_version = Column(String(16), nullable=False)
+
+
+class WhatsAppInbound(Base):
+    """Every WhatsApp message received, once (the message id is the key: a replay, even after a
+    restart, is a duplicate). The text waits here, encrypted, until the conversation took it."""
+
+    __tablename__ = "whatsapp_inbound"
+
+    message_id = Column(String(128), primary_key=True)
+    patient_ref = Column(String(64), nullable=False, index=True)
+    received_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    payload = Column(Text, nullable=True)        # encrypted JSON; emptied once processed
+    processed_at = Column(DateTime(timezone=True), nullable=True, index=True)
+
+
+class WhatsAppOutbox(Base):
+    """Everything to be sent, stored before it is sent (encrypted), in order per recipient."""
+
+    __tablename__ = "whatsapp_outbox"
+
+    id = Column(Integer, primary_key=True)
+    patient_ref = Column(String(64), nullable=False, index=True)
+    payload = Column(Text, nullable=True)        # encrypted request body (holds the number); emptied once final
+    state = Column(String(16), nullable=False, default="pending", index=True)  # pending, sent, failed
+    attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    sent_at = Column(DateTime(timezone=True), nullable=True)
+    wamid = Column(String(128), nullable=True, index=True)
+    delivery = Column(String(16), nullable=True)  # sent, delivered, read, failed (from status webhooks)
+    last_error = Column(String(200), nullable=True)  # error code and title only
 
 
 def database_url() -> str:

@@ -1,0 +1,181 @@
+"""Rasa channel for the WhatsApp Business Cloud API (channel name ``whatsapp``).
+
+Webhook ``/webhooks/whatsapp/webhook``: GET answers Meta's verification; POST checks
+``X-Hub-Signature-256`` over the raw body in constant time before anything is parsed, stores
+each message once (the message id is the key, so a replay, even after a restart, is a
+duplicate), records delivery statuses, and answers 200 at once. The conversation runs after
+the acknowledgement: one queue per user (strictly in arrival order), users in parallel.
+Replies go to the outbox (``telehealth.whatsapp.sender``), which sends them in order.
+
+credentials.yml (values from the environment, see ../shared/docs/design.md)::
+
+    telehealth.channels.whatsapp.WhatsAppInput:
+      verify_token: ${WHATSAPP_VERIFY_TOKEN}
+      app_secret: ${WHATSAPP_APP_SECRET}
+      access_token: ${WHATSAPP_ACCESS_TOKEN}
+      phone_number_id: ${WHATSAPP_PHONE_NUMBER_ID}
+      api_url: ${WHATSAPP_API_URL}
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import asdict
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from telehealth.whatsapp import store
+from telehealth.whatsapp.cloud_api import (
+    SIGNATURE_HEADER, Inbound, message_bodies, parse_envelope, read_receipt_body, signature_valid,
+)
+from telehealth.whatsapp.sender import Sender
+
+logger = logging.getLogger(__name__)
+
+REQUIRED = ("verify_token", "app_secret", "access_token", "phone_number_id", "api_url")
+
+
+def rasa_text(message: Inbound) -> Optional[str]:
+    """What the conversation receives for a WhatsApp message (None: nothing to answer)."""
+    if message.kind in ("text", "button", "list", "template_button"):
+        return message.text or ""
+    if message.kind == "reaction":
+        return None
+    # Voice notes, media, locations and unsupported types: an empty text is answered with the
+    # polite "I can read text messages only" in the user's language (issue 4 adds answers
+    # per type, the voice-note offer of a doctor call-back and the location slot).
+    return ""
+
+
+class WhatsAppOutput(OutputChannel):
+    """Turns Rasa's bot messages into Cloud API bodies and hands them to the outbox."""
+
+    def __init__(self, sender: Sender, list_label: Text = "Menu") -> None:
+        self.sender = sender
+        self.list_label = list_label
+
+    @classmethod
+    def name(cls) -> Text:
+        return "whatsapp"
+
+    async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+        await self.sender.enqueue(recipient_id, message_bodies(recipient_id, message, self.list_label))
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        await self.sender.enqueue(recipient_id, message_bodies(recipient_id, {"text": text}))
+
+
+class WhatsAppInput(InputChannel):
+    @classmethod
+    def name(cls) -> Text:
+        return "whatsapp"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "WhatsAppInput":
+        credentials = credentials or {}
+        missing = [k for k in REQUIRED if not credentials.get(k)]
+        if missing:
+            raise ValueError(f"WhatsApp channel: missing credentials {', '.join(missing)} (see credentials.yml)")
+        return cls(**{k: credentials[k] for k in REQUIRED}, rate_limit=float(credentials.get("rate_limit") or 80))
+
+    def __init__(self, verify_token: Text, app_secret: Text, access_token: Text, phone_number_id: Text,
+                 api_url: Text, rate_limit: float = 80.0) -> None:
+        self.verify_token = verify_token
+        self.app_secret = app_secret
+        self.sender = Sender(api_url, phone_number_id, access_token, rate_per_s=rate_limit)
+        self._queues: Dict[str, asyncio.Queue] = {}
+        self._workers: Dict[str, asyncio.Task] = {}
+        self._on_new_message: Optional[Callable[[UserMessage], Awaitable[Any]]] = None
+
+    # ----- per-user ordering ----------------------------------------------------------------
+    def _dispatch(self, message: Inbound) -> None:
+        queue = self._queues.setdefault(message.wa_id, asyncio.Queue())
+        queue.put_nowait(message)
+        worker = self._workers.get(message.wa_id)
+        if worker is None or worker.done():
+            self._workers[message.wa_id] = asyncio.get_running_loop().create_task(self._work(message.wa_id))
+
+    async def _work(self, wa_id: str) -> None:
+        queue = self._queues[wa_id]
+        while not queue.empty():
+            message = queue.get_nowait()
+            try:
+                await self._handle(message)
+            except Exception:
+                logger.exception("WhatsApp message %s could not be processed", message.message_id)
+        self._queues.pop(wa_id, None)
+        self._workers.pop(wa_id, None)
+
+    async def _handle(self, message: Inbound) -> None:
+        asyncio.get_running_loop().create_task(self.sender.send_now(read_receipt_body(message.message_id)))
+        text = rasa_text(message)
+        if text is not None and self._on_new_message is not None:
+            await self._on_new_message(UserMessage(
+                text,
+                WhatsAppOutput(self.sender),
+                message.wa_id,
+                input_channel=self.name(),
+                message_id=message.message_id,
+                metadata={"whatsapp": {"kind": message.kind, "location": message.location}},
+            ))
+        await asyncio.to_thread(store.mark_processed, message.message_id)
+
+    async def _start(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+        self._on_new_message = on_new_message
+        await self.sender.start()
+        # Messages acknowledged before a crash but never processed: take them up again.
+        for payload in await asyncio.to_thread(store.unprocessed):
+            self._dispatch(Inbound(**payload))
+
+    # ----- webhook --------------------------------------------------------------------------
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        webhook = Blueprint("whatsapp_webhook", __name__)
+
+        @webhook.listener("after_server_start")
+        async def start(app: Any, loop: Any) -> None:
+            await self._start(on_new_message)
+
+        @webhook.listener("before_server_stop")
+        async def stop(app: Any, loop: Any) -> None:
+            await self.sender.stop()
+
+        @webhook.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @webhook.route("/webhook", methods=["GET"])
+        async def verify(request: Request) -> HTTPResponse:
+            if (request.args.get("hub.mode") == "subscribe"
+                    and request.args.get("hub.verify_token") == self.verify_token):
+                return response.text(request.args.get("hub.challenge") or "")
+            return response.text("forbidden", status=403)
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            header = request.headers.get(SIGNATURE_HEADER)
+            if not header:
+                return response.text("missing signature", status=401)
+            if not signature_valid(request.body, header, self.app_secret):
+                return response.text("invalid signature", status=403)
+            try:
+                payload = json.loads(request.body)
+            except ValueError:
+                return response.text("invalid json", status=400)
+            envelope = parse_envelope(payload)
+            for message in envelope.messages:
+                if await asyncio.to_thread(store.record_inbound, message.message_id, message.wa_id, asdict(message)):
+                    self._dispatch(message)
+            for status in envelope.statuses:
+                error = "; ".join(f"{e.get('code')} {e.get('title', '')}" for e in status.errors) or None
+                await asyncio.to_thread(store.record_status, status.message_id, status.status, error)
+            return response.text("ok")
+
+        return webhook
+
+    def get_output_channel(self) -> Optional[OutputChannel]:
+        return WhatsAppOutput(self.sender)

@@ -1,0 +1,148 @@
+"""Durable WhatsApp traffic: received messages (de-duplication, work not yet done) and the outbox.
+
+Synchronous SQLAlchemy (the project's one database layer); the connector calls it through
+``asyncio.to_thread`` so the event loop never waits on the database. Payloads are encrypted
+(``telehealth.privacy``); rows are keyed by the pseudonymous patient ref, never the number.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, List, Optional
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from telehealth.db import WhatsAppInbound, WhatsAppOutbox, session_scope
+from telehealth.privacy import decrypt, encrypt, patient_ref
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+# ----- inbound ------------------------------------------------------------------------------
+
+def record_inbound(message_id: str, wa_id: str, payload: Dict[str, Any], url: Optional[str] = None) -> bool:
+    """Store a received message; False when its id was seen before (a replay)."""
+    try:
+        with session_scope(url) as session:
+            session.add(WhatsAppInbound(
+                message_id=message_id,
+                patient_ref=patient_ref(wa_id),
+                payload=encrypt(json.dumps(payload).encode("utf-8")),
+            ))
+        return True
+    except IntegrityError:
+        return False
+
+
+def mark_processed(message_id: str, url: Optional[str] = None) -> None:
+    with session_scope(url) as session:
+        session.execute(
+            update(WhatsAppInbound)
+            .where(WhatsAppInbound.message_id == message_id)
+            .values(processed_at=_now(), payload=None)
+        )
+
+
+def unprocessed(url: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Messages acknowledged but not yet taken by the conversation (after a crash), oldest first."""
+    with session_scope(url) as session:
+        rows = session.execute(
+            select(WhatsAppInbound.payload)
+            .where(WhatsAppInbound.processed_at.is_(None), WhatsAppInbound.payload.is_not(None))
+            .order_by(WhatsAppInbound.received_at)
+        ).scalars().all()
+    return [json.loads(decrypt(p)) for p in rows]
+
+
+# ----- outbox -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Outgoing:
+    id: int
+    patient_ref: str
+    body: Dict[str, Any]
+    attempts: int
+
+
+def enqueue(wa_id: str, bodies: List[Dict[str, Any]], url: Optional[str] = None) -> List[int]:
+    """Store messages to send to ``wa_id``, in order; returns their ids."""
+    ref = patient_ref(wa_id)
+    with session_scope(url) as session:
+        rows = [WhatsAppOutbox(patient_ref=ref, payload=encrypt(json.dumps(b).encode("utf-8"))) for b in bodies]
+        session.add_all(rows)
+        session.flush()
+        return [r.id for r in rows]
+
+
+def due(limit: int = 100, url: Optional[str] = None) -> List[Outgoing]:
+    """The oldest pending message of each recipient whose time has come (per-user order)."""
+    now = _now()
+    with session_scope(url) as session:
+        heads = (
+            select(func.min(WhatsAppOutbox.id))
+            .where(WhatsAppOutbox.state == "pending")
+            .group_by(WhatsAppOutbox.patient_ref)
+        )
+        rows = session.execute(
+            select(WhatsAppOutbox).where(WhatsAppOutbox.id.in_(heads)).order_by(WhatsAppOutbox.id).limit(limit)
+        ).scalars().all()
+        return [
+            Outgoing(r.id, r.patient_ref, json.loads(decrypt(r.payload)), r.attempts)
+            for r in rows if _aware(r.next_attempt_at) <= now
+        ]
+
+
+def mark_sent(outbox_id: int, wamid: Optional[str], url: Optional[str] = None) -> None:
+    with session_scope(url) as session:
+        session.execute(update(WhatsAppOutbox).where(WhatsAppOutbox.id == outbox_id).values(
+            state="sent", wamid=wamid, sent_at=_now(), payload=None, delivery="sent",
+            attempts=WhatsAppOutbox.attempts + 1,
+        ))
+
+
+def mark_retry(outbox_id: int, delay_s: float, error: str, url: Optional[str] = None) -> None:
+    with session_scope(url) as session:
+        session.execute(update(WhatsAppOutbox).where(WhatsAppOutbox.id == outbox_id).values(
+            attempts=WhatsAppOutbox.attempts + 1,
+            next_attempt_at=_now() + timedelta(seconds=delay_s),
+            last_error=error[:200],
+        ))
+
+
+def mark_failed(outbox_id: int, error: str, url: Optional[str] = None) -> None:
+    """A permanent error: recorded, not retried (the body is dropped: it holds the number)."""
+    with session_scope(url) as session:
+        session.execute(update(WhatsAppOutbox).where(WhatsAppOutbox.id == outbox_id).values(
+            state="failed", payload=None, last_error=error[:200], attempts=WhatsAppOutbox.attempts + 1,
+        ))
+
+
+_DELIVERY_ORDER = {"sent": 1, "delivered": 2, "read": 3}
+
+
+def record_status(wamid: str, status: str, error: Optional[str] = None, url: Optional[str] = None) -> bool:
+    """A status webhook for a message we sent; statuses may arrive out of order ("read" wins)."""
+    with session_scope(url) as session:
+        row = session.execute(select(WhatsAppOutbox).where(WhatsAppOutbox.wamid == wamid)).scalars().first()
+        if row is None:
+            return False
+        if status == "failed":
+            row.delivery, row.last_error = "failed", (error or "failed")[:200]
+        elif _DELIVERY_ORDER.get(status, 0) > _DELIVERY_ORDER.get(row.delivery or "", 0):
+            row.delivery = status
+        return True
+
+
+def pending_count(url: Optional[str] = None) -> int:
+    with session_scope(url) as session:
+        return session.execute(
+            select(func.count()).select_from(WhatsAppOutbox).where(WhatsAppOutbox.state == "pending")
+        ).scalar_one()
