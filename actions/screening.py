@@ -45,7 +45,7 @@ COMORBIDITY_NUMBERS = {i: c for i, c in enumerate(COMORBIDITIES, start=1)}
 _MULTI = {"other_symptoms": OTHER_NUMBERS, "more_symptoms": SYMPTOM_NUMBERS, "comorbidities": COMORBIDITY_NUMBERS}
 
 EARLY_SLOTS = (None, "warning_signs", "for_whom", "age")
-EMERGENCY_CONFIDENCE = 0.5
+EMERGENCY_CONFIDENCE = 0.8
 
 
 def entity_values(tracker: Tracker, entity: Text) -> List[Text]:
@@ -183,12 +183,16 @@ class ValidateScreeningForm(AnswerForm):
                 values["for_whom"] = whom
         return values
 
-    @staticmethod
-    def _emergency(tracker: Tracker) -> bool:
+    def _emergency(self, tracker: Tracker) -> bool:
+        """A danger sign named (warning_sign entity), or a message the NLU is sure is an
+        emergency and that is not simply an answer to the question ("my mother" for whom)."""
+        if entity_values(tracker, "warning_sign"):
+            return True
         intent = tracker.latest_message.get("intent") or {}
-        return bool(entity_values(tracker, "warning_sign")) or (
-            intent.get("name") == "emergency" and (intent.get("confidence") or 0) >= EMERGENCY_CONFIDENCE
-        )
+        if intent.get("name") != "emergency" or (intent.get("confidence") or 0) < EMERGENCY_CONFIDENCE:
+            return False
+        requested = tracker.get_slot(REQUESTED_SLOT)
+        return not requested or super().parse_answer(requested, tracker) is None
 
 
 class ActionStartScreening(Action):

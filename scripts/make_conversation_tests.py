@@ -184,6 +184,17 @@ def stories_for(locale: str, phrases: dict) -> list:
             {"action": "action_select_option"},
         ],
     })
+    # WhatsApp messages that are not text arrive as payloads (telehealth/channels/whatsapp.py).
+    stories.append({
+        "story": f"{locale}: voice note, picture and location on WhatsApp",
+        "steps": [
+            {"user": "/voice_note", "intent": "voice_note"}, {"action": "utter_voice_note"},
+            {"user": "/media_message", "intent": "media_message"}, {"action": "utter_media_received"},
+            # (The coordinates, and the slots they fill, are tested in tests/e2e/test_whatsapp.py.)
+            {"user": "/share_location", "intent": "share_location"},
+            {"action": "utter_location_received"},
+        ],
+    })
     stories += screening_stories(locale, phrases)
     return stories
 

@@ -308,3 +308,18 @@ def test_answers_from_slots_ignore_unknown_values():
     assert answers.symptoms == {"headache", "fever"}
     assert answers.comorbidities == {"heart"}
     assert answers.exposure.value == "no"
+
+
+async def test_an_answer_the_nlu_mistakes_for_an_emergency_is_still_an_answer():
+    slots, _ = await form_step(tracker("my mother", "emergency", requested="for_whom", confidence=0.9))
+    assert slots["for_whom"] == "other" and "warning_signs" not in slots
+
+
+async def test_a_sure_emergency_that_is_no_answer_ends_the_form():
+    slots, _ = await form_step(tracker("please help him quickly", "emergency", requested="age", confidence=0.95))
+    assert slots["warning_signs"] is True and slots["requested_slot"] is None
+
+
+async def test_an_unsure_emergency_guess_does_not_end_the_form():
+    slots, _ = await form_step(tracker("ammi", "emergency", requested="age", confidence=0.6))
+    assert "warning_signs" not in slots

@@ -84,8 +84,14 @@ def test_missing_credentials_are_named():
 
 @pytest.mark.parametrize("kind, text, expected", [
     ("text", "salam", "salam"), ("button", "/affirm", "/affirm"), ("list", "/x", "/x"),
-    ("template_button", "/request_doctor", "/request_doctor"), ("voice", None, ""), ("image", None, ""),
+    ("template_button", "/request_doctor", "/request_doctor"), ("voice", None, "/voice_note"),
+    ("audio", None, "/voice_note"), ("image", None, "/media_message"), ("sticker", None, "/media_message"),
     ("location", None, ""), ("unsupported", None, ""), ("reaction", None, None),
 ])
 def test_what_the_conversation_receives(kind, text, expected):
     assert rasa_text(Inbound("w", "923", 0, kind, text)) == expected
+
+
+def test_a_location_becomes_a_payload_with_its_coordinates():
+    message = Inbound("w", "923", 0, "location", location={"latitude": 33.6844, "longitude": 73.0479})
+    assert rasa_text(message) == '/share_location{"latitude":33.6844,"longitude":73.0479}'

@@ -31,7 +31,7 @@ from sanic.response import HTTPResponse
 
 from telehealth.whatsapp import store
 from telehealth.whatsapp.cloud_api import (
-    SIGNATURE_HEADER, Inbound, message_bodies, parse_envelope, read_receipt_body, signature_valid,
+    MEDIA_KINDS, SIGNATURE_HEADER, Inbound, message_bodies, parse_envelope, read_receipt_body, signature_valid,
 )
 from telehealth.whatsapp.sender import Sender
 
@@ -46,9 +46,15 @@ def rasa_text(message: Inbound) -> Optional[str]:
         return message.text or ""
     if message.kind == "reaction":
         return None
-    # Voice notes, media, locations and unsupported types: an empty text is answered with the
-    # polite "I can read text messages only" in the user's language (issue 4 adds answers
-    # per type, the voice-note offer of a doctor call-back and the location slot).
+    if message.kind in ("voice", "audio"):
+        return "/voice_note"
+    if message.kind in MEDIA_KINDS:
+        return "/media_message"
+    if message.kind == "location" and message.location:
+        lat, lon = message.location.get("latitude"), message.location.get("longitude")
+        if isinstance(lat, (int, float)) and isinstance(lon, (int, float)):
+            return f'/share_location{{"latitude":{float(lat)},"longitude":{float(lon)}}}'
+    # Unsupported types: an empty text gets the polite "I can read text messages only".
     return ""
 
 

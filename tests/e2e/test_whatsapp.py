@@ -110,13 +110,37 @@ def test_rate_limit_errors_are_retried(bot):
     assert sent == [render("utter_language_changed", "en"), render("utter_main_menu", "en")]
 
 
-def test_a_voice_note_gets_a_polite_answer_in_the_users_language(bot):
+def test_a_voice_note_gets_a_polite_answer_and_a_doctor_offer_in_the_users_language(bot):
     wa, user = bot.whatsapp, number()
     wa.tap(user, '/choose_language{"language":"sd"}')
     wa.wait_for(user, 2)
     wa.post(wa.envelope(user, {"type": "audio", "audio": {"id": "media1", "mime_type": "audio/ogg; codecs=opus", "voice": True}}))
-    sent = texts_of(wa.wait_for(user, 3))
-    assert sent[2] == render("utter_bad_input", "sd")
+    sent = wa.wait_for(user, 3)
+    assert texts_of(sent)[2] == render("utter_voice_note", "sd")
+    assert [b["reply"]["id"] for b in sent[2]["body"]["interactive"]["action"]["buttons"]][0] == "/request_doctor"
+
+
+def test_media_location_and_unsupported_messages(bot):
+    wa, user = bot.whatsapp, number()
+    wa.tap(user, '/choose_language{"language":"ur"}')
+    wa.wait_for(user, 2)
+    wa.post(wa.envelope(user, {"type": "image", "image": {"id": "m2", "mime_type": "image/jpeg"}}))
+    wa.wait_for(user, 3)
+    wa.post(wa.envelope(user, {"type": "location", "location": {"latitude": 33.6844, "longitude": 73.0479}}))
+    wa.wait_for(user, 4)
+    wa.post(wa.envelope(user, {"type": "unsupported", "errors": [{"code": 131051}]}))
+    wa.post(wa.envelope(user, {"type": "reaction", "reaction": {"message_id": "x", "emoji": "👍"}}))
+    sent = texts_of(wa.wait_for(user, 5))
+    import time
+
+    time.sleep(2)
+    sent = texts_of(wa.sent(user))
+    assert sent[2:5] == [render("utter_media_received", "ur"), render("utter_location_received", "ur"),
+                         render("utter_bad_input", "ur")]
+    # The two-stage fallback may add the menu; the reaction adds nothing.
+    assert set(sent[5:]) <= {render("utter_main_menu", "ur")} and len(sent) <= 6, sent
+    slots = bot.slots(user)
+    assert (slots["latitude"], slots["longitude"]) == (33.6844, 73.0479)
 
 
 def test_delivery_statuses_are_recorded_against_the_outgoing_message(bot):
