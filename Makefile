@@ -76,15 +76,21 @@ screening-report: migrate
 actions: install
 	$(RASA) run actions --actions actions --port $(ACTION_PORT)
 
+SANDBOX_PORT ?= 8081
+export SANDBOX_PORT RASA_PORT
+
 run: train migrate
 	@mkdir -p var
-	@echo "Starting the action server on :$(ACTION_PORT) ..."
+	@$(BIN)/python -m telehealth.sandbox.local > var/sandbox.args
+	@echo "Starting the action server on :$(ACTION_PORT) and the WhatsApp sandbox on :$(SANDBOX_PORT) ..."
 	@$(RASA) run actions --actions actions --port $(ACTION_PORT) > var/actions.log 2>&1 & echo $$! > var/actions.pid
-	@trap 'kill $$(cat var/actions.pid) 2>/dev/null' EXIT INT TERM; \
+	@$(BIN)/python -m telehealth.sandbox.standin $$(cat var/sandbox.args) > var/sandbox.log 2>&1 & echo $$! > var/sandbox.pid
+	@trap 'kill $$(cat var/actions.pid) $$(cat var/sandbox.pid) 2>/dev/null' EXIT INT TERM; \
 	  echo "Starting the assistant on :$(RASA_PORT). Talk to it:"; \
+	  echo "  as on WhatsApp:       open http://localhost:$(SANDBOX_PORT) in a browser (phone-sized works)"; \
 	  echo "  in another terminal:  make shell"; \
 	  echo "  over HTTP:            curl -s localhost:$(RASA_PORT)/webhooks/rest/webhook -d '{\"sender\":\"me\",\"message\":\"salam\"}'"; \
-	  $(RASA) run --enable-api --port $(RASA_PORT) --cors "*"
+	  $(RASA) run --enable-api --port $(RASA_PORT) --cors "*" --credentials var/credentials.yml
 
 shell: train
 	@$(RASA) run actions --actions actions --port $(ACTION_PORT) > var/actions.log 2>&1 & pid=$$!; \

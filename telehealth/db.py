@@ -118,6 +118,9 @@ def upgrade(url: Optional[str] = None) -> None:
     """Apply every pending migration (idempotent)."""
     from alembic import command
 
+    url = url or database_url()
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), "head")
 
 

@@ -1,11 +1,18 @@
-"""A local stand-in for the WhatsApp Cloud API's send endpoint (the part of Meta we cannot reach).
+"""A local stand-in for the WhatsApp Cloud API (the part of Meta we cannot reach), and a
+WhatsApp-like chat page on top of it.
 
 It accepts the requests the real API accepts and rejects, with Meta's error shape, what it
 rejects (``telehealth.whatsapp.cloud_api.validate_body``: unknown fields, too many buttons,
 long titles, empty or over-long text; a wrong token is error 190). It records what it accepted,
 and it can be told to fail a share of sends (HTTP 500, or 429 with code 130429) for tests.
 
-    python -m telehealth.sandbox.standin --port 8081 --token TOKEN
+    python -m telehealth.sandbox.standin --port 8081 --token TOKEN \
+        --webhook-url http://localhost:5005/webhooks/whatsapp/webhook --app-secret SECRET
+
+With a webhook URL and app secret it also plays the phone's side, like Meta does: the chat page
+(``GET /``) sends the user's messages to the connector as signed webhooks (text, button and list
+replies, a location, a "voice note"), and every accepted bot message is followed by signed
+``sent`` and ``delivered`` status webhooks, and ``read`` once the page has shown it.
 
 Endpoints: ``POST /{version}/{phone_number_id}/messages`` (the API), and for tests and the chat
 page ``GET /_sandbox/messages[?to=…]``, ``DELETE /_sandbox/messages``, ``POST /_sandbox/failures``
@@ -14,22 +21,60 @@ page ``GET /_sandbox/messages[?to=…]``, ``DELETE /_sandbox/messages``, ``POST 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import itertools
 import json
 import random
 import time
-from typing import Any, Dict, List
+from pathlib import Path
+from typing import Any, Dict, List, Optional
 
-from aiohttp import web
+from aiohttp import ClientSession, ClientTimeout, web
 
-from telehealth.whatsapp.cloud_api import validate_body
+from telehealth.whatsapp.cloud_api import SIGNATURE_HEADER, dumps, sign, validate_body
 
 
-def make_app(token: str) -> web.Application:
+PAGE = Path(__file__).resolve().parent / "chat.html"
+
+
+def make_app(token: str, webhook_url: Optional[str] = None, app_secret: Optional[str] = None,
+             phone_number_id: str = "sandbox") -> web.Application:
     app = web.Application()
     state: Dict[str, Any] = {"sent": [], "receipts": [], "failures": {"rate": 0.0, "mode": "500"},
-                             "rng": random.Random(0), "ids": itertools.count(1)}
+                             "rng": random.Random(0), "ids": itertools.count(1), "user_ids": itertools.count(1),
+                             "tasks": set()}
     app["state"] = state
+
+    async def deliver(payload: Dict[str, Any]) -> int:
+        """POST a signed webhook to the connector (as Meta does); returns the HTTP status."""
+        if not webhook_url or not app_secret:
+            return 0
+        body = dumps(payload)
+        async with ClientSession(timeout=ClientTimeout(total=30)) as session:
+            async with session.post(webhook_url, data=body, headers={
+                    "Content-Type": "application/json", SIGNATURE_HEADER: sign(body, app_secret)}) as resp:
+                return resp.status
+
+    def envelope(value: Dict[str, Any]) -> Dict[str, Any]:
+        return {"object": "whatsapp_business_account", "entry": [{"id": "SANDBOX", "changes": [{
+            "field": "messages", "value": {"messaging_product": "whatsapp", "metadata": {
+                "display_phone_number": "15550000000", "phone_number_id": phone_number_id}, **value}}]}]}
+
+    def later(coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        state["tasks"].add(task)
+        task.add_done_callback(state["tasks"].discard)
+
+    async def report_status(record: Dict[str, Any], status: str, delay: float = 0.0) -> None:
+        await asyncio.sleep(delay)
+        if record.get("status") == "read" and status != "read":
+            return
+        record["status"] = status
+        try:
+            await deliver(envelope({"statuses": [{"id": record["id"], "status": status, "timestamp": str(int(time.time())),
+                                                  "recipient_id": record["to"]}]}))
+        except Exception:  # the connector is down: Meta would retry; the page still shows the message
+            pass
 
     async def messages(request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != f"Bearer {token}":
@@ -55,8 +100,11 @@ def make_app(token: str) -> web.Application:
             state["receipts"].append(body["message_id"])
             return web.json_response({"success": True})
         wamid = f"wamid.sandbox.{next(state['ids'])}"
-        state["sent"].append({"id": wamid, "to": body["to"], "body": body, "time": time.time(),
-                              "phone_number_id": request.match_info["phone_number_id"]})
+        record = {"id": wamid, "to": body["to"], "body": body, "time": time.time(), "status": "accepted",
+                  "phone_number_id": request.match_info["phone_number_id"]}
+        state["sent"].append(record)
+        later(report_status(record, "sent", 0.05))
+        later(report_status(record, "delivered", 0.3))
         return web.json_response({"messaging_product": "whatsapp",
                                   "contacts": [{"input": body["to"], "wa_id": body["to"]}],
                                   "messages": [{"id": wamid}]})
@@ -65,6 +113,45 @@ def make_app(token: str) -> web.Application:
         to = request.query.get("to")
         sent: List[Dict[str, Any]] = [m for m in state["sent"] if to is None or m["to"] == to]
         return web.json_response({"messages": sent, "receipts": state["receipts"]})
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text=PAGE.read_text(encoding="utf-8"), content_type="text/html")
+
+    async def user_sends(request: web.Request) -> web.Response:
+        """The chat page's user sends a message: a signed webhook to the connector."""
+        data = await request.json()
+        wa_id = "".join(ch for ch in str(data.get("wa_id") or "") if ch.isdigit())
+        if not wa_id:
+            return web.json_response({"error": "a phone number is needed"}, status=400)
+        kind = data.get("type", "text")
+        message: Dict[str, Any] = {"from": wa_id, "id": f"wamid.sandbox.user.{next(state['user_ids'])}.{time.time_ns()}",
+                                   "timestamp": str(int(time.time())), "type": kind}
+        if kind == "text":
+            message["text"] = {"body": str(data.get("text") or "")}
+        elif kind in ("button_reply", "list_reply"):
+            message["type"] = "interactive"
+            message["interactive"] = {"type": kind, kind: {"id": data.get("id"), "title": data.get("title", "")}}
+        elif kind == "location":
+            message["location"] = {"latitude": float(data.get("latitude", 33.6844)),
+                                   "longitude": float(data.get("longitude", 73.0479)), "name": data.get("name")}
+        elif kind == "audio":
+            message["audio"] = {"id": f"media.{time.time_ns()}", "mime_type": "audio/ogg; codecs=opus", "voice": True}
+        else:
+            return web.json_response({"error": f"unknown type {kind}"}, status=400)
+        contacts = [{"profile": {"name": str(data.get("name") or "Sandbox user")}, "wa_id": wa_id}]
+        try:
+            status = await deliver(envelope({"contacts": contacts, "messages": [message]}))
+        except Exception as exc:
+            return web.json_response({"error": f"the assistant is not reachable: {type(exc).__name__}"}, status=502)
+        return web.json_response({"id": message["id"], "webhook_status": status})
+
+    async def shown(request: web.Request) -> web.Response:
+        """The page displayed these bot messages: report them read."""
+        data = await request.json()
+        for record in state["sent"]:
+            if record["id"] in set(data.get("ids") or []) and record.get("status") != "read":
+                later(report_status(record, "read"))
+        return web.json_response({"ok": True})
 
     async def clear(request: web.Request) -> web.Response:
         state["sent"].clear()
@@ -81,6 +168,9 @@ def make_app(token: str) -> web.Application:
     app.router.add_get("/_sandbox/messages", list_sent)
     app.router.add_delete("/_sandbox/messages", clear)
     app.router.add_post("/_sandbox/failures", failures)
+    app.router.add_get("/", page)
+    app.router.add_post("/_sandbox/send", user_sends)
+    app.router.add_post("/_sandbox/shown", shown)
     return app
 
 
@@ -89,8 +179,12 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--token", required=True)
+    parser.add_argument("--webhook-url", help="the connector's webhook, for the chat page and statuses")
+    parser.add_argument("--app-secret", help="signs the webhooks (the connector's WHATSAPP_APP_SECRET)")
+    parser.add_argument("--phone-number-id", default="sandbox")
     args = parser.parse_args()
-    web.run_app(make_app(args.token), host=args.host, port=args.port, print=None)
+    web.run_app(make_app(args.token, args.webhook_url, args.app_secret, args.phone_number_id),
+                host=args.host, port=args.port, print=None)
 
 
 if __name__ == "__main__":

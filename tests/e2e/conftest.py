@@ -74,7 +74,9 @@ def bot():
 
     standin, standin_log = start(
         [sys.executable, "-m", "telehealth.sandbox.standin", "--port", str(standin_port),
-         "--token", WhatsApp.ACCESS_TOKEN], "standin.log",
+         "--token", WhatsApp.ACCESS_TOKEN, "--app-secret", WhatsApp.APP_SECRET,
+         "--phone-number-id", WhatsApp.PHONE_NUMBER_ID,
+         "--webhook-url", f"http://127.0.0.1:{rasa_port}/webhooks/whatsapp/webhook"], "standin.log",
     )
     actions, actions_log = start(
         [str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(action_port)], "actions.log"

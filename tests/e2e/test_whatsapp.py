@@ -158,3 +158,34 @@ def test_delivery_statuses_are_recorded_against_the_outgoing_message(bot):
         row = session.query(db.WhatsAppOutbox).filter_by(wamid=first).one()
     assert row.delivery == "read", "a late 'delivered' does not undo 'read'"
     assert row.payload is None, "a sent message's body (with the number) is not kept"
+
+
+def test_the_sandbox_chat_page_talks_to_the_real_connector_and_reports_ticks(bot):
+    """What the chat page does (its API), as a user on a phone-sized browser would drive it."""
+    from telehealth import db
+
+    wa, user = bot.whatsapp, number()
+    page = requests.get(f"{wa.standin}/", timeout=10)
+    assert page.status_code == 200 and "WhatsApp sandbox" in page.text and 'name="viewport"' in page.text
+    sent_user = requests.post(f"{wa.standin}/_sandbox/send", json={"wa_id": user, "name": "Ali", "type": "text",
+                                                                    "text": "assalam o alaikum"}, timeout=30).json()
+    assert sent_user["webhook_status"] == 200
+    replies = wa.wait_for(user, WELCOME_AND_MENU)
+    rows = replies[1]["body"]["interactive"]["action"]["sections"][0]["rows"]
+    tap = requests.post(f"{wa.standin}/_sandbox/send", json={"wa_id": user, "type": "list_reply", "id": rows[1]["id"],
+                                                               "title": rows[1]["title"]}, timeout=30).json()
+    assert tap["webhook_status"] == 200
+    assert texts_of(wa.wait_for(user, 4))[2] == render("utter_language_changed", "ur")
+    ids = [m["id"] for m in wa.sent(user)]
+    requests.post(f"{wa.standin}/_sandbox/shown", json={"ids": ids}, timeout=10)
+    import time
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with db.session_scope(bot.database_url) as session:
+            states = {r.wamid: r.delivery for r in session.query(db.WhatsAppOutbox).filter(db.WhatsAppOutbox.wamid.in_(ids))}
+        if states and all(v == "read" for v in states.values()):
+            break
+        time.sleep(0.3)
+    assert set(states.values()) == {"read"}, states
+    assert sent_user["id"] in wa.receipts(), "the connector marked the user's message read"
