@@ -38,6 +38,8 @@ from telehealth.whatsapp.sender import Sender
 logger = logging.getLogger(__name__)
 
 REQUIRED = ("verify_token", "app_secret", "access_token", "phone_number_id", "api_url")
+#: The label of the button that opens a list: a symbol, the same in every language.
+LIST_LABEL = "☰"
 
 
 def rasa_text(message: Inbound) -> Optional[str]:
@@ -61,7 +63,7 @@ def rasa_text(message: Inbound) -> Optional[str]:
 class WhatsAppOutput(OutputChannel):
     """Turns Rasa's bot messages into Cloud API bodies and hands them to the outbox."""
 
-    def __init__(self, sender: Sender, list_label: Text = "Menu") -> None:
+    def __init__(self, sender: Sender, list_label: Text = LIST_LABEL) -> None:
         self.sender = sender
         self.list_label = list_label
 
