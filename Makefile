@@ -15,7 +15,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 # unchanged data would be retrained every time.
 export RASA_MAX_CACHE_SIZE := 5000
 
-.PHONY: help install responses train validate test test-unit test-stories test-e2e nlu-report nlu-compare symptom-report migrate screening-report run shell actions clean
+.PHONY: help install responses train validate test test-unit test-stories test-e2e nlu-report nlu-compare symptom-report migrate screening-report bench-whatsapp run shell actions clean
 
 help:
 	@echo "make run        install, train if needed, start the assistant (REST on :$(RASA_PORT))"
@@ -72,6 +72,10 @@ migrate: install
 # Completed symptom checks by locale and level.
 screening-report: migrate
 	$(BIN)/python -m telehealth.db report
+
+# WhatsApp channel latency (issue 4); needs `make run` running in another terminal. Not in `make test`.
+bench-whatsapp: install
+	$(BIN)/python bench/whatsapp_bench.py
 
 actions: install
 	$(RASA) run actions --actions actions --port $(ACTION_PORT)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 
@@ -38,6 +39,8 @@ from telehealth.whatsapp.sender import Sender
 logger = logging.getLogger(__name__)
 
 REQUIRED = ("verify_token", "app_secret", "access_token", "phone_number_id", "api_url")
+#: Conversation turns processed at once per process (more users wait in their queues).
+MAX_CONCURRENT_TURNS = 4
 #: The label of the button that opens a list: a symbol, the same in every language.
 LIST_LABEL = "☰"
 
@@ -89,13 +92,19 @@ class WhatsAppInput(InputChannel):
         missing = [k for k in REQUIRED if not credentials.get(k)]
         if missing:
             raise ValueError(f"WhatsApp channel: missing credentials {', '.join(missing)} (see credentials.yml)")
-        return cls(**{k: credentials[k] for k in REQUIRED}, rate_limit=float(credentials.get("rate_limit") or 80))
+        return cls(**{k: credentials[k] for k in REQUIRED}, rate_limit=float(credentials.get("rate_limit") or 80),
+                   max_concurrent_turns=int(credentials.get("max_concurrent_turns") or MAX_CONCURRENT_TURNS))
 
     def __init__(self, verify_token: Text, app_secret: Text, access_token: Text, phone_number_id: Text,
-                 api_url: Text, rate_limit: float = 80.0) -> None:
+                 api_url: Text, rate_limit: float = 80.0, max_concurrent_turns: int = 0) -> None:
         self.verify_token = verify_token
         self.app_secret = app_secret
         self.sender = Sender(api_url, phone_number_id, access_token, rate_per_s=rate_limit)
+        # Conversation turns are CPU work on this event loop (NLU): a bounded number at a time
+        # keeps the loop free to acknowledge webhooks at once while a backlog is worked off.
+        self._turns = asyncio.Semaphore(max_concurrent_turns or MAX_CONCURRENT_TURNS)
+        # Webhook bookkeeping gets its own threads, so acknowledging never queues behind other work.
+        self._webhook_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="whatsapp-webhook")
         self._queues: Dict[str, asyncio.Queue] = {}
         self._workers: Dict[str, asyncio.Task] = {}
         self._on_new_message: Optional[Callable[[UserMessage], Awaitable[Any]]] = None
@@ -113,7 +122,8 @@ class WhatsAppInput(InputChannel):
         while not queue.empty():
             message = queue.get_nowait()
             try:
-                await self._handle(message)
+                async with self._turns:
+                    await self._handle(message)
             except Exception:
                 logger.exception("WhatsApp message %s could not be processed", message.message_id)
         self._queues.pop(wa_id, None)
@@ -175,12 +185,16 @@ class WhatsAppInput(InputChannel):
             except ValueError:
                 return response.text("invalid json", status=400)
             envelope = parse_envelope(payload)
+            loop = asyncio.get_running_loop()
             for message in envelope.messages:
-                if await asyncio.to_thread(store.record_inbound, message.message_id, message.wa_id, asdict(message)):
+                # Stored (and de-duplicated) before the 200: a crash after it loses nothing.
+                new = await loop.run_in_executor(
+                    self._webhook_pool, store.record_inbound, message.message_id, message.wa_id, asdict(message))
+                if new:
                     self._dispatch(message)
             for status in envelope.statuses:
                 error = "; ".join(f"{e.get('code')} {e.get('title', '')}" for e in status.errors) or None
-                await asyncio.to_thread(store.record_status, status.message_id, status.status, error)
+                await loop.run_in_executor(self._webhook_pool, store.record_status, status.message_id, status.status, error)
             return response.text("ok")
 
         return webhook
