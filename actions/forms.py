@@ -29,6 +29,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import latest_entity, latest_intent
 from telehealth.symptoms import parse_age, parse_days, parse_for_whom, parse_yes_no
+from telehealth.text import normalize
 
 Events = List[Dict[Text, Any]]
 
@@ -97,8 +98,6 @@ def option_number(tracker: Tracker, menu: Text = "") -> Optional[int]:
 
 def numbers_in(text: Text) -> List[int]:
     """All numbers in a multi-select answer: "1 3", "1,3", "۱ ۳"; "13" with one-digit options is 1 and 3."""
-    from telehealth.text import normalize
-
     found = []
     for chunk in _NUMBERS.findall(normalize(text)):
         found.extend(int(c) for c in chunk) if len(chunk) > 1 and int(chunk) > 9 else found.append(int(chunk))

@@ -21,7 +21,7 @@ from actions.forms import (
     AnswerForm, numbers_in,
 )
 from telehealth.i18n import term
-from telehealth.symptoms import extract, parse_comorbidities, parse_yes_no
+from telehealth.symptoms import parse_comorbidities, parse_for_whom, parse_yes_no
 from telehealth.triage import (
     ALL_SYMPTOMS, COMORBIDITIES, CORE_SYMPTOMS, OTHER_SYMPTOMS, Answers, Exposure, Level, triage,
 )
@@ -176,8 +176,6 @@ class ValidateScreeningForm(AnswerForm):
         if requested is None and present and tracker.get_slot("for_whom") is None:
             # Symptoms told in the message that started the check: "mujhe bukhar hai" is the
             # user, "meri ammi ko khansi hai" someone else. ("Check my symptoms" alone: ask.)
-            from telehealth.symptoms import parse_for_whom
-
             whom = parse_for_whom(tracker.latest_message.get("text") or "")
             if whom:
                 values["for_whom"] = whom

@@ -95,12 +95,17 @@ _upgraded: set = set()
 _lock = threading.Lock()
 
 
+def _sqlite_directory(url: str) -> None:
+    """A SQLite file's directory must exist before anything connects (var/ on a fresh clone)."""
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+
+
 def get_engine(url: Optional[str] = None) -> Engine:
     url = url or database_url()
     with _lock:
         if url not in _engines:
-            if url.startswith("sqlite:///"):
-                Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            _sqlite_directory(url)
             _engines[url] = create_engine(url, future=True, pool_pre_ping=True)
         return _engines[url]
 
@@ -119,8 +124,7 @@ def upgrade(url: Optional[str] = None) -> None:
     from alembic import command
 
     url = url or database_url()
-    if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    _sqlite_directory(url)
     command.upgrade(alembic_config(url), "head")
 
 

@@ -14,6 +14,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 logger = logging.getLogger(__name__)
 
@@ -21,21 +22,26 @@ ROOT = Path(__file__).resolve().parent.parent
 KEY_FILE = ROOT / "var" / "patient_id.key"
 
 
+def _local_secret(path: Path, env_name: str, make: Callable[[], bytes]) -> bytes:
+    """The secret in ``path``, created once (mode 600, race-safe) when it does not exist yet."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(make())
+            logger.warning("%s is not set: created a local key in %s (set it in production)", env_name, path)
+        except FileExistsError:  # another process created it first
+            pass
+    return path.read_bytes().strip()
+
+
 @lru_cache(maxsize=1)
 def _key() -> bytes:
     env = os.environ.get("PATIENT_ID_KEY")
     if env:
         return env.encode("utf-8")
-    if not KEY_FILE.exists():
-        KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_hex(32))
-            logger.warning("PATIENT_ID_KEY is not set: created a local key in %s (set it in production)", KEY_FILE)
-        except FileExistsError:  # another process created it first
-            pass
-    return KEY_FILE.read_text().strip().encode("utf-8")
+    return _local_secret(KEY_FILE, "PATIENT_ID_KEY", lambda: secrets.token_hex(32).encode("ascii"))
 
 
 def patient_ref(sender_id: str) -> str:
@@ -59,16 +65,7 @@ def _fernet():
     env = os.environ.get("DATA_ENCRYPTION_KEY")
     if env:
         return Fernet(env.encode("ascii"))
-    if not DATA_KEY_FILE.exists():
-        DATA_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(DATA_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(Fernet.generate_key())
-            logger.warning("DATA_ENCRYPTION_KEY is not set: created a local key in %s (set it in production)", DATA_KEY_FILE)
-        except FileExistsError:
-            pass
-    return Fernet(DATA_KEY_FILE.read_bytes().strip())
+    return Fernet(_local_secret(DATA_KEY_FILE, "DATA_ENCRYPTION_KEY", Fernet.generate_key))
 
 
 def encrypt(data: bytes) -> str:

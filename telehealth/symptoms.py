@@ -87,17 +87,13 @@ class Lexicon:
         self.phrases: Dict[str, set] = {}
         self.numbers: Dict[str, int] = {}
         self.locales: List[str] = []
+        self.fillers: set = set()
+        self.question_words: set = set()
         for path in sorted(directory.glob("*.yml")):
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
             self.locales.append(data.get("locale", path.stem))
             self._load(data)
         self.pipelines = {"latin": spacy.blank("xx"), "arabic": spacy.blank("ur")}
-        self.fillers: set = set()
-        self.question_words: set = set()
-        for path in sorted(directory.glob("*.yml")):
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            self.fillers |= {normalize(str(w)) for w in data.get("fillers") or () if " " not in normalize(str(w))}
-            self.question_words |= {normalize(str(w)) for w in data.get("question_words") or ()}
         self.matchers = {}
         self.fuzzy_words: Dict[str, Dict[str, List[str]]] = {}
         self.raw_matchers = {}
@@ -174,6 +170,8 @@ class Lexicon:
         for name, phrases in (data.get("comorbidities") or {}).items():
             if name in COMORBIDITIES:
                 self._add(f"COM:{name}", phrases)
+        self.fillers |= {normalize(str(w)) for w in data.get("fillers") or () if " " not in normalize(str(w))}
+        self.question_words |= {normalize(str(w)) for w in data.get("question_words") or ()}
 
 
 @lru_cache(maxsize=1)
@@ -503,25 +501,23 @@ def parse_number(text: str, lex: Optional[Lexicon] = None) -> Optional[int]:
     return values[0]
 
 
+def _found_or_number(text: str, lex: Optional[Lexicon], field: str, maximum: int) -> Optional[int]:
+    """``field`` of the extraction ("3 din", "45 saal"), else a bare number up to ``maximum``."""
+    found = getattr(extract(text, lex), field)
+    if found is not None:
+        return found
+    number = parse_number(text, lex)
+    return number if number is not None and 0 <= number <= maximum else None
+
+
 def parse_days(text: str, lex: Optional[Lexicon] = None) -> Optional[int]:
     """Days since the first symptom: "3 din", "ek hafta", "kal se", or a bare number of days."""
-    found = extract(text, lex)
-    if found.days is not None:
-        return found.days
-    number = parse_number(text, lex)
-    if number is not None and 0 <= number <= MAX_DAYS:
-        return number
-    return None
+    return _found_or_number(text, lex, "days", MAX_DAYS)
 
 
 def parse_age(text: str, lex: Optional[Lexicon] = None) -> Optional[int]:
-    found = extract(text, lex)
-    if found.age is not None:
-        return found.age
-    number = parse_number(text, lex)
-    if number is not None and 0 <= number <= MAX_AGE:
-        return number
-    return None
+    """An age: "45 saal", "umar 45", or a bare number of years."""
+    return _found_or_number(text, lex, "age", MAX_AGE)
 
 
 def parse_for_whom(text: str, lex: Optional[Lexicon] = None) -> Optional[str]:

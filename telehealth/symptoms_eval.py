@@ -80,11 +80,3 @@ def score_all(directory: Path = TEST_DIR) -> Dict[str, Score]:
     """Scores per locale of one set (a directory of <tag>.yml files)."""
     return {path.stem: score(load_cases(path.stem, directory)) for path in sorted(directory.glob("*.yml"))}
 
-
-def score_sets(locale: str, names: tuple = SETS) -> Score:
-    """One locale's score over several sets pooled."""
-    cases: List[dict] = []
-    for name in names:
-        if (SETS_DIR / name / f"{locale}.yml").exists():
-            cases += load_cases(locale, SETS_DIR / name)
-    return score(cases)
