@@ -17,7 +17,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Tuple
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, String, Text, create_engine, func, select
+from sqlalchemy import (
+    JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, create_engine, func,
+    select,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, declarative_base, sessionmaker
 
@@ -84,6 +87,161 @@ class WhatsAppOutbox(Base):
     wamid = Column(String(128), nullable=True, index=True)
     delivery = Column(String(16), nullable=True)  # sent, delivered, read, failed (from status webhooks)
     last_error = Column(String(200), nullable=True)  # error code and title only
+
+
+# ----- doctors, consult requests and the portal (issue 5) -----------------------------------
+# Phone numbers, notes and comments are stored encrypted (``telehealth.privacy.encrypt``);
+# patients are known by ``patient_ref``. The state machine lives in ``telehealth.consults``.
+
+
+class PortalUser(Base):
+    """Someone who logs in to the doctors' portal: a volunteer doctor or an administrator."""
+
+    __tablename__ = "portal_users"
+
+    id = Column(Integer, primary_key=True)
+    email = Column(String(254), nullable=False, unique=True)
+    password_hash = Column(String(200), nullable=False)
+    role = Column(String(16), nullable=False, default="doctor")  # doctor, admin
+    ui_locale = Column(String(16), nullable=False, default="en")
+    active = Column(Boolean, nullable=False, default=True)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    last_login_at = Column(DateTime(timezone=True), nullable=True)
+
+
+class Doctor(Base):
+    """A volunteer doctor's profile; ``status`` says whether they may take requests."""
+
+    __tablename__ = "doctors"
+
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("portal_users.id"), nullable=False, unique=True)
+    name = Column(String(120), nullable=False)
+    registration_number = Column(String(64), nullable=False)
+    council = Column(String(120), nullable=False)             # PMDC, or the foreign council
+    specialty = Column(String(120), nullable=False, default="")
+    gender = Column(String(8), nullable=False)                 # female, male, other
+    country = Column(String(2), nullable=False, default="PK")  # ISO 3166-1 alpha-2
+    city = Column(String(120), nullable=False, default="")
+    timezone = Column(String(64), nullable=False, default="Asia/Karachi")
+    #: {"mon": [["09:00", "17:00"]], ...} in the doctor's own time zone; empty: any time
+    weekly_availability = Column(JSON, nullable=False, default=dict)
+    whatsapp_number = Column(Text, nullable=False)   # encrypted E.164
+    phone_number = Column(Text, nullable=False)      # encrypted E.164
+    status = Column(String(16), nullable=False, default="pending", index=True)  # pending, verified, rejected, suspended
+    status_by = Column(Integer, ForeignKey("portal_users.id"), nullable=True)
+    status_reason = Column(String(500), nullable=True)
+    status_at = Column(DateTime(timezone=True), nullable=True)
+    capacity = Column(Integer, nullable=False, default=2)       # open consults at once
+    open_consults = Column(Integer, nullable=False, default=0)
+    available = Column(Boolean, nullable=False, default=False)  # the "I am available now" switch
+    last_offered_at = Column(DateTime(timezone=True), nullable=True)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_doctors_match", "status", "available"),)
+
+
+class DoctorLanguage(Base):
+    """A language a doctor can consult in (``ur`` also serves Roman Urdu)."""
+
+    __tablename__ = "doctor_languages"
+
+    doctor_id = Column(Integer, ForeignKey("doctors.id", ondelete="CASCADE"), primary_key=True)
+    locale = Column(String(16), primary_key=True, index=True)
+
+
+class ConsultRequest(Base):
+    """A patient's request to be called back by a doctor."""
+
+    __tablename__ = "consult_requests"
+
+    id = Column(Integer, primary_key=True)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
+    updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    patient_ref = Column(String(64), nullable=False, index=True)
+    channel = Column(String(32), nullable=False, default="whatsapp")
+    contact = Column(Text, nullable=True)            # encrypted chat id, for notifications
+    callback_number = Column(Text, nullable=False)   # encrypted E.164
+    call_type = Column(String(16), nullable=False)   # whatsapp, phone
+    locale = Column(String(16), nullable=False, index=True)
+    language_fallback = Column(Boolean, nullable=False, default=False)
+    gender_preference = Column(String(8), nullable=True)  # female, male, None
+    consent_share = Column(Boolean, nullable=False, default=False)
+    screening_id = Column(Integer, ForeignKey("screening_results.id"), nullable=True)
+    level = Column(String(16), nullable=True)
+    priority = Column(Integer, nullable=False, index=True)
+    state = Column(String(16), nullable=False, default="queued", index=True)
+    doctor_id = Column(Integer, ForeignKey("doctors.id"), nullable=True, index=True)
+    accepted_at = Column(DateTime(timezone=True), nullable=True)
+    closed_at = Column(DateTime(timezone=True), nullable=True)
+    sla_notified_at = Column(DateTime(timezone=True), nullable=True)
+    outcome = Column(String(24), nullable=True)
+    doctor_notes = Column(Text, nullable=True)       # encrypted
+    feedback_rating = Column(Integer, nullable=True)
+    feedback_comment = Column(Text, nullable=True)   # encrypted
+    feedback_asked_at = Column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (Index("ix_consult_queue", "state", "priority", "created_at"),)
+
+
+class ConsultEvent(Base):
+    """Every state transition of a request, timestamped (the event log)."""
+
+    __tablename__ = "consult_events"
+
+    id = Column(Integer, primary_key=True)
+    request_id = Column(Integer, ForeignKey("consult_requests.id"), nullable=False, index=True)
+    at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    from_state = Column(String(16), nullable=True)
+    to_state = Column(String(16), nullable=False)
+    actor = Column(String(32), nullable=False)   # patient, system, doctor:<id>, admin:<id>
+    detail = Column(String(200), nullable=True)  # never personal data
+
+
+class ConsultOffer(Base):
+    """A request offered to one doctor until it expires, is taken, or is withdrawn."""
+
+    __tablename__ = "consult_offers"
+
+    id = Column(Integer, primary_key=True)
+    request_id = Column(Integer, ForeignKey("consult_requests.id"), nullable=False)
+    doctor_id = Column(Integer, ForeignKey("doctors.id"), nullable=False)
+    offered_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    expires_at = Column(DateTime(timezone=True), nullable=False)
+    state = Column(String(16), nullable=False, default="open")  # open, accepted, expired, withdrawn
+
+    __table_args__ = (
+        Index("ix_offers_doctor_state", "doctor_id", "state"),
+        Index("ix_offers_request_state", "request_id", "state"),
+        Index("ix_offers_state_expires", "state", "expires_at"),
+    )
+
+
+class AuditEntry(Base):
+    """Who did or saw what in the portal (every view of a patient's data is one entry)."""
+
+    __tablename__ = "audit_log"
+
+    id = Column(Integer, primary_key=True)
+    at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
+    user_id = Column(Integer, ForeignKey("portal_users.id"), nullable=True, index=True)
+    action = Column(String(48), nullable=False)   # view_consult, accept_consult, verify_doctor, login, ...
+    subject = Column(String(64), nullable=True)   # consult:12, doctor:3
+    ip = Column(String(64), nullable=True)
+
+
+class LoginAttempt(Base):
+    """Portal log-ins, for rate limiting (by e-mail and by address) and the audit."""
+
+    __tablename__ = "login_attempts"
+
+    id = Column(Integer, primary_key=True)
+    at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    email = Column(String(254), nullable=False)
+    ip = Column(String(64), nullable=False)
+    success = Column(Boolean, nullable=False)
+
+    __table_args__ = (Index("ix_login_email_at", "email", "at"), Index("ix_login_ip_at", "ip", "at"))
 
 
 def database_url() -> str:

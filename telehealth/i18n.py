@@ -103,6 +103,40 @@ def render(key: str, locale: str | None) -> str:
     return variants[0]["text"]
 
 
+def fill(text: str, params: dict[str, Any]) -> str:
+    """``{name}`` placeholders filled from ``params`` (other braces are left alone)."""
+    return _PLACEHOLDER.sub(lambda m: str(params.get(m.group(1), m.group(0))), text)
+
+
+def message(key: str, locale: str | None, **params: Any) -> dict[str, Any]:
+    """Response ``key`` in ``locale`` as a bot message (text and buttons), placeholders filled:
+    what the system sends on its own (notifications), in the same words Rasa would use."""
+    table = catalogs()
+    cat = table.get(locale or SOURCE_LOCALE) or table[SOURCE_LOCALE]
+    variant = (cat.responses.get(key) or table[SOURCE_LOCALE].responses[key])[0]
+    out: dict[str, Any] = {"text": fill(variant["text"], params)}
+    if variant.get("buttons"):
+        out["buttons"] = [{"title": b["title"], "payload": b["payload"]} for b in variant["buttons"]]
+    return out
+
+
+# ----- the doctors' portal (English and Urdu) --------------------------------------------------
+PORTAL_DIR = LOCALES_DIR / "portal"
+PORTAL_LOCALES = ("en", "ur")
+
+
+@lru_cache(maxsize=None)
+def portal_catalog(locale: str) -> dict[str, str]:
+    data = yaml.safe_load((PORTAL_DIR / f"{locale}.yml").read_text(encoding="utf-8")) or {}
+    return {str(k): str(v) for k, v in (data.get("messages") or {}).items()}
+
+
+def portal_text(key: str, locale: str | None, **params: Any) -> str:
+    """A portal string (pages and doctors' notifications) in ``locale`` (English when missing)."""
+    cat = portal_catalog(locale if locale in PORTAL_LOCALES else "en")
+    return fill(cat.get(key) or portal_catalog("en")[key], params)
+
+
 def term(key: str, locale: str | None) -> str:
     """A word or phrase of the ``terms`` section in ``locale`` (English when the locale lacks it)."""
     table = catalogs()

@@ -238,6 +238,15 @@ def buttons_body(to: str, text: str, buttons: List[Dict[str, str]], list_label: 
             "type": "interactive", "interactive": interactive}
 
 
+def template_body(to: str, name: str, language: str, parameters: List[str]) -> Dict[str, Any]:
+    """A pre-approved template (the only thing WhatsApp delivers outside the 24-hour window)."""
+    body: Dict[str, Any] = {"name": name, "language": {"code": language}}
+    if parameters:
+        body["components"] = [{"type": "body", "parameters": [{"type": "text", "text": p} for p in parameters]}]
+    return {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to, "type": "template",
+            "template": body}
+
+
 def read_receipt_body(message_id: str) -> Dict[str, Any]:
     """Marks a message read and shows the typing indicator."""
     return {"messaging_product": "whatsapp", "status": "read", "message_id": message_id,
@@ -299,9 +308,26 @@ def validate_body(body: Any) -> Optional[Dict[str, Any]]:
         return None
     if kind == "interactive":
         return _validate_interactive(body.get("interactive") or {})
-    if kind in ("template", "image", "audio", "document", "video", "sticker", "location", "reaction"):
+    if kind == "template":
+        return _validate_template(body.get("template"))
+    if kind in ("image", "audio", "document", "video", "sticker", "location", "reaction"):
         return None if isinstance(body.get(kind), dict) else _error("Invalid parameter", f"{kind} object is required", 100)
     return _error("Invalid parameter", f"Unsupported message type {kind}", 100)
+
+
+def _validate_template(template: Any) -> Optional[Dict[str, Any]]:
+    if not isinstance(template, dict) or not isinstance(template.get("name"), str) or not template["name"]:
+        return _error("Invalid parameter", "template.name is required", 100)
+    if not isinstance((template.get("language") or {}).get("code"), str):
+        return _error("Invalid parameter", "template.language.code is required", 100)
+    unknown = set(template) - {"name", "language", "components", "namespace"}
+    if unknown:
+        return _error("Invalid parameter", f"Unexpected key(s): template.{', template.'.join(sorted(unknown))}", 100)
+    for component in template.get("components") or []:
+        for parameter in (component or {}).get("parameters") or []:
+            if parameter.get("type") == "text" and not str(parameter.get("text") or "").strip():
+                return _error("Parameter value is not valid", "Template parameter text is empty", 131008)
+    return None
 
 
 def _validate_interactive(interactive: Dict[str, Any]) -> Optional[Dict[str, Any]]:

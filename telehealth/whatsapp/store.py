@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from telehealth.db import WhatsAppInbound, WhatsAppOutbox, session_scope
 from telehealth.privacy import decrypt, encrypt, patient_ref
@@ -72,14 +73,31 @@ class Outgoing:
     attempts: int
 
 
-def enqueue(wa_id: str, bodies: List[Dict[str, Any]], url: Optional[str] = None) -> List[int]:
-    """Store messages to send to ``wa_id``, in order; returns their ids."""
+def enqueue(wa_id: str, bodies: List[Dict[str, Any]], url: Optional[str] = None,
+            session: Optional[Session] = None) -> List[int]:
+    """Store messages to send to ``wa_id``, in order; returns their ids.
+
+    With ``session`` the messages join the caller's transaction (a consult's change of state and
+    its notification commit together); the sender's loop finds them within its poll interval.
+    """
     ref = patient_ref(wa_id)
-    with session_scope(url) as session:
-        rows = [WhatsAppOutbox(patient_ref=ref, payload=encrypt(json.dumps(b).encode("utf-8"))) for b in bodies]
+    rows = [WhatsAppOutbox(patient_ref=ref, payload=encrypt(json.dumps(b).encode("utf-8"))) for b in bodies]
+    if session is not None:
         session.add_all(rows)
         session.flush()
         return [r.id for r in rows]
+    with session_scope(url) as own:
+        own.add_all(rows)
+        own.flush()
+        return [r.id for r in rows]
+
+
+def last_inbound_at(wa_id: str, session: Session) -> Optional[datetime]:
+    """When ``wa_id`` last wrote to us (opens WhatsApp's 24-hour customer service window)."""
+    value = session.execute(
+        select(func.max(WhatsAppInbound.received_at)).where(WhatsAppInbound.patient_ref == patient_ref(wa_id))
+    ).scalar_one_or_none()
+    return _aware(value) if value is not None else None
 
 
 def due(limit: int = 100, url: Optional[str] = None) -> List[Outgoing]:
