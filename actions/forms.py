@@ -28,7 +28,8 @@ from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.common import latest_entity, latest_intent
-from telehealth.symptoms import parse_age, parse_days, parse_for_whom, parse_yes_no
+from telehealth.phones import parse_phone
+from telehealth.symptoms import parse_age, parse_choice, parse_days, parse_for_whom, parse_yes_no
 from telehealth.text import normalize
 
 Events = List[Dict[Text, Any]]
@@ -39,6 +40,8 @@ AGE = "age"
 DAYS = "days"
 FOR_WHOM = "for_whom"
 MULTI = "multi"
+CHOICE = "choice"   # one of a few numbered options, or words naming one (see AnswerForm.choices)
+PHONE = "phone"     # a phone number to call
 
 UNCLEAR_RESPONSE = {
     YES_NO: "utter_unclear_yes_no",
@@ -47,6 +50,8 @@ UNCLEAR_RESPONSE = {
     DAYS: "utter_unclear_days",
     FOR_WHOM: "utter_unclear_for_whom",
     MULTI: "utter_unclear_list",
+    CHOICE: "utter_unclear_choice",
+    PHONE: "utter_unclear_callback_number",
 }
 
 #: Intents that, when the message is not an answer, leave the question for the rules.
@@ -117,6 +122,11 @@ class AnswerForm(FormValidationAction):
     starters: tuple = ()
     #: the ``menu`` its buttons name in their payloads
     menu: Text = ""
+    #: CHOICE slots: slot -> {option number: value}; the values are also ``consult_choices``
+    #: names in the lexicons, so words work as well as numbers
+    choices: Dict[Text, Dict[int, Text]] = {}
+    #: intents that, when the message is not an answer, leave the question to the rules
+    interrupt_intents: frozenset = INTERRUPT_INTENTS
 
     # ----- hooks for subclasses -------------------------------------------------------------
     def parse_multi(self, slot: Text, tracker: Tracker) -> Optional[List[Text]]:
@@ -170,6 +180,13 @@ class AnswerForm(FormValidationAction):
             return parse_for_whom(text)
         if kind == MULTI:
             return self.parse_multi(slot, tracker)
+        if kind == CHOICE:
+            options = self.choices.get(slot, {})
+            if option is not None:
+                return options.get(option)
+            return parse_choice(text, options.values())
+        if kind == PHONE:
+            return parse_phone(text)
         return None
 
     # ----- the form step --------------------------------------------------------------------
@@ -181,7 +198,7 @@ class AnswerForm(FormValidationAction):
             if answer is not None and self.clear_interrupt(tracker):
                 answer = None  # "corona kaise phailta hai?" holds "hai", but it is a question
             interrupt = answer is None and (
-                latest_intent(tracker) in INTERRUPT_INTENTS or foreign_button(tracker, self.menu)
+                latest_intent(tracker) in self.interrupt_intents or foreign_button(tracker, self.menu)
             )
             if not interrupt:
                 values.update(self.passive_events(tracker, requested))
@@ -200,13 +217,12 @@ class AnswerForm(FormValidationAction):
         missing = next((s for s in required if tracker.slots.get(s) is None), None)
         return events + [SlotSet(REQUESTED_SLOT, missing)]
 
-    @staticmethod
-    def clear_interrupt(tracker: Tracker) -> bool:
+    def clear_interrupt(self, tracker: Tracker) -> bool:
         """A sentence the NLU is sure is a question or a request, not a short answer."""
         intent = tracker.latest_message.get("intent") or {}
         words = (tracker.latest_message.get("text") or "").split()
         return (
-            intent.get("name") in INTERRUPT_INTENTS
+            intent.get("name") in self.interrupt_intents
             and (intent.get("confidence") or 0) >= CLEAR_INTERRUPT_CONFIDENCE
             and len(words) > SHORT_ANSWER_WORDS
             and latest_entity(tracker, "option") is None

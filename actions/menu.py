@@ -7,6 +7,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions import handoff
 from actions.common import latest_entity
 from telehealth.menus import FAQ, LANGUAGE, MAIN, resolve_option
 
@@ -33,15 +34,14 @@ def language_changed(dispatcher: CollectingDispatcher) -> Events:
     return show_main_menu(dispatcher)
 
 
-def start_screening(dispatcher: CollectingDispatcher) -> Events:
+def start_screening(dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
     # The symptom check (actions/screening.py) starts with its own action, then the form.
     return [FollowupAction("action_start_screening")]
 
 
-def request_doctor(dispatcher: CollectingDispatcher) -> Events:
-    # Doctor call-backs are issue 5; until then the helpline is the honest answer.
-    dispatcher.utter_message(response="utter_doctor_unavailable")
-    return []
+def request_doctor(dispatcher: CollectingDispatcher, tracker: Tracker) -> Events:
+    # Talking to a doctor (actions/handoff.py) starts with its own action, then the form.
+    return [FollowupAction("action_start_consult")]
 
 
 def faq_answer(dispatcher: CollectingDispatcher, topic: Text) -> Events:
@@ -53,18 +53,26 @@ _TARGETS = {
     "main_menu": show_main_menu,
     "language_menu": show_language_menu,
     "faq_menu": show_faq_menu,
+}
+_TRACKER_TARGETS = {
     "start_screening": start_screening,
     "request_doctor": request_doctor,
 }
 
 
-def run_target(dispatcher: CollectingDispatcher, target: Text) -> Events:
+def run_target(dispatcher: CollectingDispatcher, target: Text, tracker: Tracker) -> Events:
     kind, _, arg = target.partition(":")
     if kind == "faq":
         return faq_answer(dispatcher, arg)
     if kind == "language":
         # action_validate_slot_mappings has already switched the language on this message.
         return language_changed(dispatcher)
+    if kind == "consult_sla":
+        return handoff.sla_choice(dispatcher, tracker, int(arg))
+    if kind == "feedback":
+        return handoff.feedback(dispatcher, tracker, int(arg))
+    if target in _TRACKER_TARGETS:
+        return _TRACKER_TARGETS[target](dispatcher, tracker)
     return _TARGETS[target](dispatcher)
 
 
@@ -78,7 +86,7 @@ class _TargetAction(Action):
         return self.action_name
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> Events:
-        return run_target(dispatcher, self.target)
+        return run_target(dispatcher, self.target, tracker)
 
 
 class ActionShowMenu(_TargetAction):
@@ -91,10 +99,6 @@ class ActionShowLanguageMenu(_TargetAction):
 
 class ActionShowFaqMenu(_TargetAction):
     action_name, target = "action_show_faq_menu", "faq_menu"
-
-
-class ActionRequestDoctor(_TargetAction):
-    action_name, target = "action_request_doctor", "request_doctor"
 
 
 class ActionLanguageChanged(Action):
@@ -131,5 +135,5 @@ class ActionSelectOption(Action):
         target = resolve_option(menu, int(option)) if option.isdigit() else None
         if target is None:
             # A number the menu does not have: show that menu again.
-            return run_target(dispatcher, {LANGUAGE: "language_menu", FAQ: "faq_menu"}.get(menu, "main_menu"))
-        return run_target(dispatcher, target)
+            return run_target(dispatcher, {LANGUAGE: "language_menu", FAQ: "faq_menu"}.get(menu, "main_menu"), tracker)
+        return run_target(dispatcher, target, tracker)

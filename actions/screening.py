@@ -36,7 +36,7 @@ FORM_SLOTS = (
     "days", "contact", "comorbidities",
 )
 #: Slots a new screening starts without.
-RESET_SLOTS = FORM_SLOTS + ("symptoms_named", FAILURES_SLOT, "screening_level", "screening_priority")
+RESET_SLOTS = FORM_SLOTS + ("symptoms_named", FAILURES_SLOT, "screening_level", "screening_priority", "screening_id")
 
 #: Numbered lists of the multi-select questions (the numbers the questions show).
 SYMPTOM_NUMBERS = {i: s for i, s in enumerate(ALL_SYMPTOMS, start=1)}
@@ -251,11 +251,12 @@ class ActionScreeningResult(Action):
         answers = answers_from(tracker)
         result = triage(answers)
         locale = current_locale(tracker)
+        screening_id = None
         try:
             from telehealth.privacy import patient_ref
             from telehealth.screenings import save_result
 
-            save_result(patient_ref(tracker.sender_id), locale, tracker.get_slot("for_whom"), answers, result)
+            screening_id = save_result(patient_ref(tracker.sender_id), locale, tracker.get_slot("for_whom"), answers, result)
         except Exception:  # the patient still gets the answer; the operator sees the error
             logger.exception("could not store a screening result (level %s)", result.level.value)
         if result.level is Level.EMERGENCY:
@@ -268,6 +269,7 @@ class ActionScreeningResult(Action):
         return [
             SlotSet("screening_level", result.level.value),
             SlotSet("screening_priority", float(result.priority)),
+            SlotSet("screening_id", float(screening_id) if screening_id is not None else None),
             SlotSet(FAILURES_SLOT, None),
         ]
 

@@ -27,7 +27,7 @@ SIMPLE = {
     "ask_question": "action_show_faq_menu",
     "start_screening": "action_start_screening",
     "report_symptoms": "action_start_screening",
-    "request_doctor": "action_request_doctor",
+    "request_doctor": "action_start_consult",
     "emergency": "utter_emergency",
     "goodbye": "utter_goodbye",
     "thank": "utter_thank",
@@ -78,6 +78,59 @@ STOPPED = [{"action": "action_deactivate_loop"}, {"active_loop": None},
            {"slot_was_set": [{"requested_slot": None}]}]
 
 
+CONSULT_FORM = [{"action": "action_start_consult"}, {"slot_was_set": [{"consult_open": False}]},
+                {"action": "doctor_form"}, {"active_loop": "doctor_form"}][1:]
+CONSULT_ASK = [{"action": "doctor_form"}]
+CONSULT_DONE = [{"action": "doctor_form"}, {"active_loop": None}, {"slot_was_set": [{"requested_slot": None}]},
+                {"action": "action_submit_consult"}]
+#: Locales doctors always speak: the patient is not asked whether Urdu or English would do.
+COMMON = ("en", "ur", "ur-Latn")
+
+
+def button(menu: str, option: int) -> dict:
+    return {"user": f'/select_option{{"menu":"{menu}","option":"{option}"}}', "intent": "select_option"}
+
+
+def consult_stories(locale: str, phrases: dict) -> list:
+    """Talking to a doctor: the questions, a typed number, interruptions, status, cancel, the
+    answers to the notifications (buttons), and an open request asked for again."""
+    yes = user(phrases["affirm"][1], "affirm")
+    start = [user(phrases["request_doctor"][2], "request_doctor"), {"action": "action_start_consult"}, *CONSULT_FORM]
+    phone = {"user": "0300 1234567" if locale in ("en", "ur-Latn") else "۰۳۰۰ ۱۲۳۴۵۶۷", "intent": "give_phone_number"}
+    last = [yes, *CONSULT_DONE] if locale not in COMMON else []
+    whole = start + [number(locale, 2), *CONSULT_ASK, phone, *CONSULT_ASK, number(locale, 1), *CONSULT_ASK]
+    whole += [number(locale, 3), *(CONSULT_ASK if last else CONSULT_DONE), *last]
+    buttons = start + [button("consult", 1), *CONSULT_ASK, button("consult", 2), *CONSULT_ASK]
+    buttons += [button("consult", 1), *(CONSULT_ASK if last else CONSULT_DONE), *last]
+    interrupted = start + [
+        user(phrases["faq/vaccine"][2], "faq"), {"action": "utter_faq"}, {"action": "doctor_form"},
+        {"active_loop": "doctor_form"},
+        user(phrases["emergency"][0], "emergency"), {"action": "utter_emergency"}, {"action": "doctor_form"},
+        {"active_loop": "doctor_form"},
+        number(locale, 1), *CONSULT_ASK,
+        user(phrases["stop"][2], "stop"), *STOPPED, {"action": "utter_consult_stopped"}, {"action": "action_show_menu"},
+    ]
+    stories = [
+        {"story": f"{locale}: talk to a doctor, another number typed", "steps": whole},
+        {"story": f"{locale}: talk to a doctor, by buttons", "steps": buttons},
+        {"story": f"{locale}: talk to a doctor, a question and an emergency mid-way, then stop", "steps": interrupted},
+        {"story": f"{locale}: a phone number sent on its own starts the call-back questions",
+         "steps": [phone, {"action": "action_start_consult"}, *CONSULT_FORM]},
+        {"story": f"{locale}: asking for a doctor with a request already open gives its status",
+         "steps": [user(phrases["request_doctor"][0], "request_doctor"), {"action": "action_start_consult"},
+                   {"slot_was_set": [{"consult_open": True}]}]},
+        {"story": f"{locale}: answers to the notifications: keep waiting, then feedback",
+         "steps": [button("consult_sla", 1), {"action": "action_select_option"},
+                   button("feedback", 5), {"action": "action_select_option"}]},
+    ]
+    if phrases.get("consult_status") and phrases.get("cancel_consult"):
+        stories.append({"story": f"{locale}: status of my request, then cancel it", "steps": [
+            user(phrases["consult_status"][0], "consult_status"), {"action": "action_consult_status"},
+            user(phrases["cancel_consult"][0], "cancel_consult"), {"action": "action_cancel_consult"},
+        ]})
+    return stories
+
+
 def screening_stories(locale: str, phrases: dict) -> list:
     """The symptom check: whole, for someone else, emergency exit, a question mid-way, stop."""
     yes = lambda i=0: user(phrases["affirm"][i % len(phrases["affirm"])], "affirm")  # noqa: E731
@@ -119,7 +172,7 @@ def screening_stories(locale: str, phrases: dict) -> list:
                     {"action": "utter_screening_stopped"}, {"action": "action_show_menu"}]
     told = [user(phrases["report_symptoms"][0], "report_symptoms"), {"action": "action_start_screening"}, *FORM,
             *answers([no(2)]), user(phrases["request_doctor"][1], "request_doctor"), *STOPPED,
-            {"action": "action_request_doctor"}]
+            {"action": "action_start_consult"}, *CONSULT_FORM]
     # Menu option 2 starts the check through a follow-up action, which conversation tests cannot
     # replay (actions do not run there): tests/e2e/test_screening.py covers it.
     return [
@@ -151,6 +204,8 @@ def stories_for(locale: str, phrases: dict) -> list:
         steps = [user(phrases[intent][0], intent), {"action": action}]
         if action == "action_start_screening":
             steps += [{"action": "screening_form"}, {"active_loop": "screening_form"}]
+        if action == "action_start_consult":
+            steps += CONSULT_FORM
         stories.append({"story": f"{locale}: {intent}", "steps": steps})
     for topic in FAQ_TOPICS:
         stories.append({
@@ -196,6 +251,7 @@ def stories_for(locale: str, phrases: dict) -> list:
         ],
     })
     stories += screening_stories(locale, phrases)
+    stories += consult_stories(locale, phrases)
     return stories
 
 

@@ -76,9 +76,7 @@ def available_now(weekly: Optional[Dict[str, Any]], tz_name: str, now: datetime)
     """
     if not weekly:
         return True
-    local = now.astimezone(_zone(tz_name))
-    day, yesterday = WEEKDAYS[local.weekday()], WEEKDAYS[(local.weekday() - 1) % 7]
-    hm = local.strftime("%H:%M")
+    day, yesterday, hm = _local_clock(tz_name, now.replace(second=0, microsecond=0))
     for start, end in weekly.get(day) or ():
         if (start <= hm < end) if start < end else hm >= start:
             return True
@@ -86,6 +84,14 @@ def available_now(weekly: Optional[Dict[str, Any]], tz_name: str, now: datetime)
         if end <= start and hm < end:
             return True
     return False
+
+
+@lru_cache(maxsize=4096)
+def _local_clock(tz_name: str, minute: datetime) -> Tuple[str, str, str]:
+    """(weekday, the day before, "HH:MM") in a time zone at ``minute``: computed once per zone
+    and minute, so checking 10,000 doctors costs comparisons, not time-zone conversions."""
+    local = minute.astimezone(_zone(tz_name))
+    return WEEKDAYS[local.weekday()], WEEKDAYS[(local.weekday() - 1) % 7], local.strftime("%H:%M")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,9 @@ from telehealth.i18n import LOCALES
 MAIN = "main"
 LANGUAGE = "language"
 FAQ = "faq"
+#: Buttons of the notifications about a doctor call-back (telehealth.notify).
+CONSULT_SLA = "consult_sla"
+FEEDBACK = "feedback"
 
 FAQ_TOPICS = (
     "what_is_covid",
@@ -30,6 +33,8 @@ MENUS: dict[str, dict[int, str]] = {
     MAIN: {1: "faq_menu", 2: "start_screening", 3: "request_doctor", 4: "language_menu", 5: "faq:helplines"},
     FAQ: {i: f"faq:{topic}" for i, topic in enumerate(FAQ_TOPICS, start=1)},
     LANGUAGE: {i: f"language:{tag}" for i, tag in enumerate(LOCALES, start=1)},
+    CONSULT_SLA: {1: "consult_sla:1", 2: "consult_sla:2"},
+    FEEDBACK: {i: f"feedback:{i}" for i in range(1, 6)},
 }
 
 

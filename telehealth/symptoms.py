@@ -89,6 +89,8 @@ class Lexicon:
         self.locales: List[str] = []
         self.fillers: set = set()
         self.question_words: set = set()
+        #: answers to the doctor call-back questions: choice name -> phrases (all locales)
+        self.choices: Dict[str, set] = {}
         for path in sorted(directory.glob("*.yml")):
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
             self.locales.append(data.get("locale", path.stem))
@@ -172,6 +174,9 @@ class Lexicon:
                 self._add(f"COM:{name}", phrases)
         self.fillers |= {normalize(str(w)) for w in data.get("fillers") or () if " " not in normalize(str(w))}
         self.question_words |= {normalize(str(w)) for w in data.get("question_words") or ()}
+        for name, phrases in (data.get("consult_choices") or {}).items():
+            self.choices.setdefault(str(name), set()).update(
+                normalize(str(p)) for p in phrases or () if normalize(str(p)))
 
 
 @lru_cache(maxsize=1)
@@ -528,3 +533,23 @@ def parse_for_whom(text: str, lex: Optional[Lexicon] = None) -> Optional[str]:
 def parse_comorbidities(text: str, lex: Optional[Lexicon] = None) -> FrozenSet[str]:
     """Conditions named in ``text`` ("sugar aur bp" -> diabetes, hypertension)."""
     return extract(text, lex).comorbidities
+
+
+def parse_choice(text: str, allowed: Iterable[str], lex: Optional[Lexicon] = None) -> Optional[str]:
+    """Which of the ``allowed`` choices (``consult_choices`` in the lexicons) ``text`` names, or None.
+
+    Whole words after normalisation; the longest phrase found wins ("another number" over
+    "number"); a tie between different choices is no answer.
+    """
+    lex = lex or lexicon()
+    norm = " " + " ".join(re.findall(r"\w+", normalize(text or ""))) + " "
+    best: Tuple[int, Optional[str]] = (0, None)
+    for name in allowed:
+        for phrase in lex.choices.get(name, ()):
+            words = " ".join(re.findall(r"\w+", phrase))
+            if words and f" {words} " in norm:
+                if len(words) > best[0]:
+                    best = (len(words), name)
+                elif len(words) == best[0] and best[1] != name:
+                    best = (len(words), None)
+    return best[1]

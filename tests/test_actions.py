@@ -122,7 +122,7 @@ async def test_returning_user_gets_greeting_and_main_menu(dispatcher):
     [
         ("main", "1", ["utter_faq_menu"], "faq"),
         ("main", "2", [], None),  # the symptom check: follow-up action_start_screening
-        ("main", "3", ["utter_doctor_unavailable"], None),
+        ("main", "3", [], None),  # talking to a doctor: follow-up action_start_consult
         ("main", "4", ["utter_choose_language"], "language"),
         ("main", "5", ["utter_faq/helplines"], None),
         ("main", "0", ["utter_main_menu"], "main"),
@@ -143,6 +143,8 @@ async def test_menu_numbers(dispatcher, menu, option, said, menu_after):
     assert responses(dispatcher) == said
     if option == "2" and menu in ("main", None):
         assert events == [FollowupAction("action_start_screening")]
+    elif option == "3" and menu == "main":
+        assert events == [FollowupAction("action_start_consult")]
     else:
         assert events == ([SlotSet("menu", menu_after)] if menu_after else [])
 

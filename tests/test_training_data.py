@@ -11,10 +11,11 @@ from telehealth.text import normalize
 ROOT = Path(__file__).resolve().parent.parent
 NLU_DIR = ROOT / "data" / "nlu"
 DOMAIN_INTENTS = set(yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["intents"])
-#: Intents every locale must have examples of (select_option is language-neutral: numbers; the
+#: Intents every locale must have examples of (select_option and give_phone_number are
+#: language-neutral: numbers, classified by rule in telehealth/nlu/components.py; the
 #: channel events are payloads the WhatsApp channel sends for voice notes, media and locations).
 CHANNEL_EVENTS = {"voice_note", "media_message", "share_location"}
-LOCALE_INTENTS = DOMAIN_INTENTS - {"select_option", "faq"} - CHANNEL_EVENTS
+LOCALE_INTENTS = DOMAIN_INTENTS - {"select_option", "give_phone_number", "faq"} - CHANNEL_EVENTS
 FAQ_TOPICS = {"what_is_covid", "symptoms", "spread", "prevention", "testing", "treatment", "vaccine",
               "isolation", "myths", "helplines"}
 

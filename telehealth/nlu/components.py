@@ -208,6 +208,20 @@ def _example_locale(example: Message, key: Text) -> Optional[Text]:
 _OPTION = re.compile(r"^\s*(?:option|number|no\.?|num|#)?\s*(\d{1,2})\s*[.)\-]?\s*$")
 
 
+#: Words a message may hold besides a phone number and still be just "here is my number".
+PHONE_MESSAGE_MAX_WORDS = 5
+
+
+def is_phone_number_message(text: Optional[Text]) -> bool:
+    """A message that gives a phone number ("0300 1234567", "mera number +92 321 7654321 hai")."""
+    from telehealth.phones import parse_phone
+
+    if not text or not parse_phone(text):
+        return False
+    words = [w for w in re.split(r"\s+", re.sub(r"[+\d()./-]+", " ", text)) if w]
+    return len(words) <= PHONE_MESSAGE_MAX_WORDS
+
+
 def parse_option(text: Optional[Text]) -> Optional[int]:
     """The menu number a message consists of ("2", "2.", "option 3" after normalisation), else None."""
     match = _OPTION.match(text or "")
@@ -216,7 +230,8 @@ def parse_option(text: Optional[Text]) -> Optional[int]:
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
 class RuleIntentClassifier(GraphComponent):
-    """Menu numbers are ``select_option``; messages in no script we serve are ``nlu_fallback``."""
+    """Menu numbers are ``select_option``; a phone number is ``give_phone_number``; messages in no
+    script we serve are ``nlu_fallback``."""
 
     @classmethod
     def create(
@@ -232,6 +247,11 @@ class RuleIntentClassifier(GraphComponent):
         for message in messages:
             text = message.get(TEXT) or ""
             number = parse_option(text)
+            if number is None and is_phone_number_message(text):
+                intent = {"name": "give_phone_number", "confidence": 1.0}
+                message.set(INTENT, intent, add_to_output=True)
+                message.set(INTENT_RANKING_KEY, [intent], add_to_output=True)
+                continue
             if number is None:
                 if dominant_script(text) is None:
                     fallback = {"name": "nlu_fallback", "confidence": 1.0}

@@ -18,6 +18,26 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
+#: The servers' keys for pseudonyms and encryption at rest; a test that reads or writes their
+#: database uses the same (the ``shared_database`` fixture).
+E2E_KEYS = {"PATIENT_ID_KEY": "e2e-test-key", "DATA_ENCRYPTION_KEY": "kWh8Qw3v0j7m4YV1zC0pG1o1y3m0f5m4r7n2k9d6s8A="}
+
+
+@pytest.fixture
+def shared_database(bot, monkeypatch):
+    """This test process uses the servers' database and keys."""
+    from telehealth import privacy
+
+    monkeypatch.setenv("DATABASE_URL", bot.database_url)
+    for name, value in E2E_KEYS.items():
+        monkeypatch.setenv(name, value)
+    privacy._key.cache_clear()
+    privacy._fernet.cache_clear()
+    yield bot.database_url
+    privacy._key.cache_clear()
+    privacy._fernet.cache_clear()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -61,8 +81,7 @@ def bot():
         encoding="utf-8",
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3",
-           "DATABASE_URL": f"sqlite:///{work / 'app.db'}", "PATIENT_ID_KEY": "e2e-test-key",
-           "DATA_ENCRYPTION_KEY": "kWh8Qw3v0j7m4YV1zC0pG1o1y3m0f5m4r7n2k9d6s8A="}
+           "DATABASE_URL": f"sqlite:///{work / 'app.db'}", **E2E_KEYS}
     procs = []
 
     def start(args, log_name):
@@ -168,7 +187,10 @@ def texts_of(messages: list) -> list:
     out = []
     for m in messages:
         body = m["body"]
-        out.append(body["text"]["body"] if body["type"] == "text" else body["interactive"]["body"]["text"])
+        if body["type"] == "template":
+            out.append(f"template:{body['template']['name']}")
+        else:
+            out.append(body["text"]["body"] if body["type"] == "text" else body["interactive"]["body"]["text"])
     return out
 
 
