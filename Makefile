@@ -15,7 +15,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 # unchanged data would be retrained every time.
 export RASA_MAX_CACHE_SIZE := 5000
 
-.PHONY: help install responses train validate test test-unit test-stories test-e2e nlu-report nlu-compare symptom-report migrate screening-report bench-whatsapp run shell actions clean
+.PHONY: help install responses train validate test test-unit test-stories test-e2e nlu-report nlu-compare symptom-report migrate screening-report bench-whatsapp bench-portal portal run shell actions clean
 
 help:
 	@echo "make run        install, train if needed, start the assistant (REST on :$(RASA_PORT))"
@@ -77,11 +77,20 @@ screening-report: migrate
 bench-whatsapp: install
 	$(BIN)/python bench/whatsapp_bench.py
 
+# Matching against 10,000 doctors and the admin queue page with 10,000 open requests (issue 5).
+bench-portal: install
+	$(BIN)/python bench/portal_bench.py
+
+# The portal alone (port $(PORTAL_PORT)); `make run` starts it with everything else.
+portal: migrate
+	$(BIN)/python -m telehealth.portal
+
 actions: install
 	$(RASA) run actions --actions actions --port $(ACTION_PORT)
 
 SANDBOX_PORT ?= 8081
-export SANDBOX_PORT RASA_PORT
+PORTAL_PORT  ?= 8000
+export SANDBOX_PORT RASA_PORT PORTAL_PORT
 
 run: train migrate
 	@mkdir -p var
@@ -89,9 +98,12 @@ run: train migrate
 	@echo "Starting the action server on :$(ACTION_PORT) and the WhatsApp sandbox on :$(SANDBOX_PORT) ..."
 	@$(RASA) run actions --actions actions --port $(ACTION_PORT) > var/actions.log 2>&1 & echo $$! > var/actions.pid
 	@$(BIN)/python -m telehealth.sandbox.standin $$(cat var/sandbox.args) > var/sandbox.log 2>&1 & echo $$! > var/sandbox.pid
-	@trap 'kill $$(cat var/actions.pid) $$(cat var/sandbox.pid) 2>/dev/null' EXIT INT TERM; \
+	@# The portal prints a new administrator's password once, here on the terminal (never to a log).
+	@PORTAL_PORT=$(PORTAL_PORT) $(BIN)/python -m telehealth.portal 2> var/portal.log & echo $$! > var/portal.pid
+	@trap 'kill $$(cat var/actions.pid) $$(cat var/sandbox.pid) $$(cat var/portal.pid) 2>/dev/null' EXIT INT TERM; \
 	  echo "Starting the assistant on :$(RASA_PORT). Talk to it:"; \
 	  echo "  as on WhatsApp:       open http://localhost:$(SANDBOX_PORT) in a browser (phone-sized works)"; \
+	  echo "  doctors' portal:      open http://localhost:$(PORTAL_PORT) (sign up as a volunteer; the admin verifies)"; \
 	  echo "  in another terminal:  make shell"; \
 	  echo "  over HTTP:            curl -s localhost:$(RASA_PORT)/webhooks/rest/webhook -d '{\"sender\":\"me\",\"message\":\"salam\"}'"; \
 	  $(RASA) run --enable-api --port $(RASA_PORT) --cors "*" --credentials var/credentials.yml
