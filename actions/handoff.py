@@ -12,17 +12,19 @@ from typing import Any, Dict, List, Optional, Text
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from rasa_sdk.forms import REQUESTED_SLOT
+from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from actions.common import current_locale
-from actions.forms import CHOICE, FAILURES_SLOT, INTERRUPT_INTENTS, PHONE, YES_NO, AnswerForm
+from actions.common import current_locale, latest_entity
+from actions.forms import CHOICE, FAILURES_SLOT, INTERRUPT_INTENTS, PHONE, YES_NO, AnswerForm, fresh_message
 from telehealth import consults, dispatch
 from telehealth.consults import AlreadyOpen, NewRequest, doctor_language
 from telehealth.db import Doctor, session_scope
 from telehealth.i18n import term
 from telehealth.phones import display, wa_id_to_e164
 from telehealth.privacy import decrypt, patient_ref
+from telehealth.symptoms import parse_yes_no
+from telehealth.text import normalize
 from telehealth.triage import Level
 
 logger = logging.getLogger(__name__)
@@ -253,12 +255,74 @@ def sla_choice(dispatcher: CollectingDispatcher, tracker: Tracker, option: int) 
     return []
 
 
-def feedback(dispatcher: CollectingDispatcher, tracker: Tracker, rating: int) -> Events:
-    with session_scope() as session:
-        consults.record_feedback(session, _ref(tracker), rating)
-    dispatcher.utter_message(response="utter_consult_feedback_thanks")
-    return []
+class ActionConsultFeedback(Action):
+    """A rating button of the feedback question (``/consult_feedback{"rating":"4"}``): stored;
+    then feedback_form asks for an optional comment."""
+
+    def name(self) -> Text:
+        return "action_consult_feedback"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
+        rating = read_rating(tracker)
+        if rating is not None:
+            with session_scope() as session:
+                consults.record_feedback(session, _ref(tracker), rating)
+        return [SlotSet("feedback_comment", None), SlotSet(REQUESTED_SLOT, None)]
+
+
+def read_rating(tracker: Tracker) -> Optional[int]:
+    """The rating of a button's entity, or of stars or a digit typed ("⭐⭐⭐⭐", "5/5", "4 stars")."""
+    value = next(tracker.get_latest_entity_values("rating"), None)
+    text = normalize(tracker.latest_message.get("text") or "")
+    if value is None:
+        value = text.count("⭐") or next((c for c in text if c.isdigit()), None)
+    try:
+        rating = int(value)
+    except (TypeError, ValueError):
+        return None
+    return rating if 1 <= rating <= 5 else None
+
+
+#: What skips the comment: "0", "no", "nahi", "skip"...
+SKIP_WORDS = ("skip", "0", "-")
+
+
+class ValidateFeedbackForm(FormValidationAction):
+    """Any text is the comment, except a skip ("0", "no") and an emergency (left to the rules)."""
+
+    def name(self) -> Text:
+        return "validate_feedback_form"
+
+    async def extract_feedback_comment(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        if tracker.get_slot(REQUESTED_SLOT) != "feedback_comment" or not fresh_message(tracker, (self.form_name(),)):
+            return {}
+        intent = tracker.latest_message.get("intent") or {}
+        if intent.get("name") in ("emergency", "stop", "help") and (intent.get("confidence") or 0) >= 0.8:
+            return {}
+        text = (tracker.latest_message.get("text") or "").strip()
+        if not text or text.startswith("/"):
+            return {}
+        skip = normalize(text) in SKIP_WORDS or parse_yes_no(text) == "no" or latest_entity(tracker, "option") == "0"
+        return {"feedback_comment": "-" if skip else text[:COMMENT_MAX]}
+
+
+COMMENT_MAX = 1000
+
+
+class ActionSaveFeedbackComment(Action):
+    def name(self) -> Text:
+        return "action_save_feedback_comment"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
+        comment = tracker.get_slot("feedback_comment")
+        if comment and comment != "-":
+            with session_scope() as session:
+                consults.add_feedback_comment(session, _ref(tracker), comment)
+        dispatcher.utter_message(response="utter_consult_feedback_thanks")
+        return [SlotSet("feedback_comment", None)]
 
 
 __all__ = ["ValidateDoctorForm", "ActionStartConsult", "ActionSubmitConsult", "ActionConsultStatus",
-           "ActionCancelConsult", "sla_choice", "feedback"]
+           "ActionCancelConsult", "ActionConsultFeedback", "ValidateFeedbackForm", "ActionSaveFeedbackComment", "sla_choice"]

@@ -69,8 +69,6 @@ def run_target(dispatcher: CollectingDispatcher, target: Text, tracker: Tracker)
         return language_changed(dispatcher)
     if kind == "consult_sla":
         return handoff.sla_choice(dispatcher, tracker, int(arg))
-    if kind == "feedback":
-        return handoff.feedback(dispatcher, tracker, int(arg))
     if target in _TRACKER_TARGETS:
         return _TRACKER_TARGETS[target](dispatcher, tracker)
     return _TARGETS[target](dispatcher)

@@ -17,7 +17,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import current_locale, latest_intent
 from actions.forms import (
-    AGE, DAYS, FAILURES_SLOT, FOR_WHOM, INTENT_CONFIDENCE, MULTI, YES_NO, YES_NO_UNSURE,
+    AGE, DAYS, FAILURES_SLOT, FOR_WHOM, INTENT_CONFIDENCE, INTERRUPT_INTENTS, MULTI, YES_NO, YES_NO_UNSURE,
     AnswerForm, numbers_in,
 )
 from telehealth.i18n import term
@@ -83,6 +83,7 @@ class ValidateScreeningForm(AnswerForm):
     }
     starters = ("action_start_screening",)
     menu = "screening"
+    interrupt_intents = INTERRUPT_INTENTS | {"consult_status", "cancel_consult"}
 
     def name(self) -> Text:
         return "validate_screening_form"

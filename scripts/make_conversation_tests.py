@@ -119,15 +119,23 @@ def consult_stories(locale: str, phrases: dict) -> list:
         {"story": f"{locale}: asking for a doctor with a request already open gives its status",
          "steps": [user(phrases["request_doctor"][0], "request_doctor"), {"action": "action_start_consult"},
                    {"slot_was_set": [{"consult_open": True}]}]},
-        {"story": f"{locale}: answers to the notifications: keep waiting, then feedback",
+        {"story": f"{locale}: answers to the notifications: keep waiting, then a rating and a comment",
          "steps": [button("consult_sla", 1), {"action": "action_select_option"},
-                   button("feedback", 5), {"action": "action_select_option"}]},
+                   {"user": '/consult_feedback{"rating":"5"}', "intent": "consult_feedback"},
+                   {"action": "action_consult_feedback"}, {"action": "feedback_form"}, {"active_loop": "feedback_form"},
+                   user(phrases["thank"][1], "thank"), {"action": "feedback_form"}, {"active_loop": None},
+                   {"slot_was_set": [{"requested_slot": None}]}, {"action": "action_save_feedback_comment"}]},
     ]
     if phrases.get("consult_status") and phrases.get("cancel_consult"):
         stories.append({"story": f"{locale}: status of my request, then cancel it", "steps": [
             user(phrases["consult_status"][0], "consult_status"), {"action": "action_consult_status"},
             user(phrases["cancel_consult"][0], "cancel_consult"), {"action": "action_cancel_consult"},
         ]})
+        stories.append({"story": f"{locale}: status of my request during the symptom check, then the check goes on",
+                        "steps": [user(phrases["start_screening"][1], "start_screening"),
+                                  {"action": "action_start_screening"}, *FORM,
+                                  user(phrases["consult_status"][1], "consult_status"),
+                                  {"action": "action_consult_status"}, *FORM]})
     return stories
 
 

@@ -274,6 +274,22 @@ def record_feedback(session: Session, patient_ref: str, rating: int, comment: st
     return request
 
 
+def add_feedback_comment(session: Session, patient_ref: str, comment: str,
+                         now: Optional[datetime] = None) -> Optional[ConsultRequest]:
+    """The comment after the rating, on the patient's latest rated consult that has none."""
+    request = session.execute(
+        select(ConsultRequest).where(
+            ConsultRequest.patient_ref == patient_ref, ConsultRequest.feedback_rating.is_not(None),
+            ConsultRequest.feedback_comment.is_(None),
+        ).order_by(ConsultRequest.closed_at.desc())
+    ).scalars().first()
+    if request is None or not comment.strip():
+        return None
+    request.feedback_comment = encrypt(comment.strip().encode("utf-8"))
+    log_event(session, request, request.state, request.state, "patient", "feedback comment", now)
+    return request
+
+
 # ----- the queue as the patient sees it -----------------------------------------------------
 
 def _language_filter(languages: Iterable[str]):

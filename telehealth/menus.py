@@ -11,9 +11,8 @@ from telehealth.i18n import LOCALES
 MAIN = "main"
 LANGUAGE = "language"
 FAQ = "faq"
-#: Buttons of the notifications about a doctor call-back (telehealth.notify).
+#: Buttons of the notification sent when no doctor took a request in time (telehealth.notify).
 CONSULT_SLA = "consult_sla"
-FEEDBACK = "feedback"
 
 FAQ_TOPICS = (
     "what_is_covid",
@@ -34,7 +33,6 @@ MENUS: dict[str, dict[int, str]] = {
     FAQ: {i: f"faq:{topic}" for i, topic in enumerate(FAQ_TOPICS, start=1)},
     LANGUAGE: {i: f"language:{tag}" for i, tag in enumerate(LOCALES, start=1)},
     CONSULT_SLA: {1: "consult_sla:1", 2: "consult_sla:2"},
-    FEEDBACK: {i: f"feedback:{i}" for i in range(1, 6)},
 }
 
 

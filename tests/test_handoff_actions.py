@@ -7,7 +7,8 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import (
-    ActionCancelConsult, ActionConsultStatus, ActionStartConsult, ActionSubmitConsult, ValidateDoctorForm,
+    ActionCancelConsult, ActionConsultFeedback, ActionConsultStatus, ActionSaveFeedbackComment, ActionStartConsult,
+    ActionSubmitConsult, ValidateDoctorForm, ValidateFeedbackForm,
 )
 from actions.menu import ActionSelectOption
 from telehealth import consults, doctors
@@ -234,7 +235,37 @@ async def test_feedback_buttons_record_the_rating():
         request = consults.open_request_for(s, patient_ref(WA_ID))
         consults.accept(s, request.id, doctor.id)
         notify.ask_feedback(s, consults.complete(s, request.id, doctor.id, "advice_given"))
-    _, messages = await run(ActionSelectOption(), tracker(intent="select_option", option=4, menu="feedback"))
-    assert messages[0]["response"] == "utter_consult_feedback_thanks"
+    rated = tracker('/consult_feedback{"rating":"4"}', "consult_feedback")
+    rated.latest_message["entities"] = [{"entity": "rating", "value": "4"}]
+    events, messages = await run(ActionConsultFeedback(), rated)
+    assert messages == [] and {"event": "slot", "name": "feedback_comment", "value": None} in [
+        {k: e.get(k) for k in ("event", "name", "value")} for e in events]
     with session_scope() as s:
         assert s.query(ConsultRequest).one().feedback_rating == 4
+    # The comment: any text; then thanks.
+    comment = tracker("doctor sahab ne bohat achi tarah samjhaya", "thank", slots={"requested_slot": "feedback_comment"})
+    slots = await ValidateFeedbackForm().extract_feedback_comment(CollectingDispatcher(), comment, {})
+    assert slots == {"feedback_comment": "doctor sahab ne bohat achi tarah samjhaya"}
+    _, messages = await run(ActionSaveFeedbackComment(), tracker(slots=slots))
+    assert messages[0]["response"] == "utter_consult_feedback_thanks"
+    with session_scope() as s:
+        assert decrypt(s.query(ConsultRequest).one().feedback_comment) == b"doctor sahab ne bohat achi tarah samjhaya"
+
+
+@pytest.mark.parametrize("text,expected", [("0", "-"), ("nahi", "-"), ("skip", "-"), ("۰", "-"),
+                                           ("sab theek tha shukriya", "sab theek tha shukriya")])
+async def test_a_comment_can_be_skipped(text, expected):
+    t = tracker(text, "deny", slots={"requested_slot": "feedback_comment"})
+    assert await ValidateFeedbackForm().extract_feedback_comment(CollectingDispatcher(), t, {}) == {"feedback_comment": expected}
+
+
+async def test_an_emergency_is_not_taken_as_a_comment():
+    t = tracker("saans nahi aa rahi", "emergency", slots={"requested_slot": "feedback_comment"})
+    assert await ValidateFeedbackForm().extract_feedback_comment(CollectingDispatcher(), t, {}) == {}
+
+
+@pytest.mark.parametrize("text,rating", [("⭐⭐⭐⭐", 4), ("5/5", 5), ("3 stars", 3), ("bohat acha", None)])
+async def test_ratings_typed_by_hand(text, rating):
+    from actions.handoff import read_rating
+
+    assert read_rating(tracker(text, "consult_feedback")) == rating

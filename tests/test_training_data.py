@@ -14,7 +14,7 @@ DOMAIN_INTENTS = set(yaml.safe_load((ROOT / "domain.yml").read_text(encoding="ut
 #: Intents every locale must have examples of (select_option and give_phone_number are
 #: language-neutral: numbers, classified by rule in telehealth/nlu/components.py; the
 #: channel events are payloads the WhatsApp channel sends for voice notes, media and locations).
-CHANNEL_EVENTS = {"voice_note", "media_message", "share_location"}
+CHANNEL_EVENTS = {"voice_note", "media_message", "share_location", "consult_feedback"}
 LOCALE_INTENTS = DOMAIN_INTENTS - {"select_option", "give_phone_number", "faq"} - CHANNEL_EVENTS
 FAQ_TOPICS = {"what_is_covid", "symptoms", "spread", "prevention", "testing", "treatment", "vaccine",
               "isolation", "myths", "helplines"}

@@ -96,10 +96,16 @@ def test_request_a_call_then_accepted_then_feedback(bot, shared_database):
     wait_for_text(wa, patient, render("utter_consult_feedback", "ur-Latn"))
     feedback = [m for m in wa.sent(patient) if m["body"]["type"] == "interactive"][-1]["body"]["interactive"]
     assert feedback["type"] == "list" and len(feedback["action"]["sections"][0]["rows"]) == 5
-    wa.tap(patient, '/select_option{"menu":"feedback","option":"5"}', kind="list_reply")
+    wa.tap(patient, '/consult_feedback{"rating":"5"}', kind="list_reply")
+    wait_for_text(wa, patient, render("utter_ask_feedback_comment", "ur-Latn"))
+    wa.text(patient, "doctor sahab ne bohat tasalli se baat ki")
     wait_for_text(wa, patient, render("utter_consult_feedback_thanks", "ur-Latn"))
+    from telehealth.privacy import decrypt
+
     with session_scope() as s:
-        assert s.get(ConsultRequest, request_id).feedback_rating == 5
+        request = s.get(ConsultRequest, request_id)
+        assert request.feedback_rating == 5
+        assert decrypt(request.feedback_comment) == b"doctor sahab ne bohat tasalli se baat ki"
 
 
 def test_rest_channel_asks_for_the_number_and_cancel_works(bot, shared_database):

@@ -205,8 +205,9 @@ def test_a_doctor_from_sign_up_to_the_outcome(bot, portal, browser):
     texts = texts_of(wa.sent(PATIENT))
     assert feedback in texts
     assert any("Dr Ayesha Siddiqui" in t and "Karachi" in t and "+92 333 1234567" in t for t in texts)
-    thanks = exchange(wa, lambda: wa.tap(PATIENT, '/select_option{"menu":"feedback","option":"5"}', kind="list_reply"))
-    assert thanks == [render("utter_consult_feedback_thanks", "ur-Latn")]
+    thanks = exchange(wa, lambda: wa.tap(PATIENT, '/consult_feedback{"rating":"5"}', kind="list_reply"))
+    assert thanks == [render("utter_ask_feedback_comment", "ur-Latn")]
+    assert exchange(wa, lambda: wa.text(PATIENT, "0")) == [render("utter_consult_feedback_thanks", "ur-Latn")]
     with db.session_scope() as s:
         request = s.get(db.ConsultRequest, request_id)
         assert (request.state, request.outcome, request.feedback_rating) == ("completed", "advice_given", 5)
