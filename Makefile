@@ -15,7 +15,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 # unchanged data would be retrained every time.
 export RASA_MAX_CACHE_SIZE := 5000
 
-.PHONY: help install responses train validate test test-unit test-stories test-e2e nlu-report nlu-compare symptom-report migrate screening-report bench-whatsapp bench-portal portal run shell actions clean
+.PHONY: help install responses train validate test test-unit test-stories test-e2e nlu-report nlu-compare symptom-report migrate screening-report bench-whatsapp bench-portal portal run run-production shell actions clean
 
 help:
 	@echo "make run        install, train if needed, start the assistant (REST on :$(RASA_PORT))"
@@ -92,8 +92,11 @@ SANDBOX_PORT ?= 8081
 PORTAL_PORT  ?= 8000
 export SANDBOX_PORT RASA_PORT PORTAL_PORT
 
+# TELEHEALTH_PROFILE selects the services (telehealth/deploy.py): embedded (default: SQLite, no
+# servers) or production (PostgreSQL tracker store, Redis lock store, RabbitMQ event broker).
 run: train migrate
 	@mkdir -p var
+	@$(BIN)/python -m telehealth.deploy endpoints var/endpoints.yml
 	@$(BIN)/python -m telehealth.sandbox.local > var/sandbox.args
 	@echo "Starting the action server on :$(ACTION_PORT) and the WhatsApp sandbox on :$(SANDBOX_PORT) ..."
 	@$(RASA) run actions --actions actions --port $(ACTION_PORT) > var/actions.log 2>&1 & echo $$! > var/actions.pid
@@ -106,7 +109,15 @@ run: train migrate
 	  echo "  doctors' portal:      open http://localhost:$(PORTAL_PORT) (sign up as a volunteer; the admin verifies)"; \
 	  echo "  in another terminal:  make shell"; \
 	  echo "  over HTTP:            curl -s localhost:$(RASA_PORT)/webhooks/rest/webhook -d '{\"sender\":\"me\",\"message\":\"salam\"}'"; \
-	  $(RASA) run --enable-api --port $(RASA_PORT) --cors "*" --credentials var/credentials.yml
+	  $(RASA) run --enable-api --port $(RASA_PORT) --cors "*" --credentials var/credentials.yml --endpoints var/endpoints.yml
+
+# The production profile on this machine's PostgreSQL, Redis and RabbitMQ (override the URLs).
+run-production: export TELEHEALTH_PROFILE = production
+run-production: export DATABASE_URL ?= postgresql+psycopg2://postgres@127.0.0.1:5432/test
+run-production: export REDIS_URL ?= redis://127.0.0.1:6379/0
+run-production: export RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672
+run-production:
+	@$(MAKE) --no-print-directory run
 
 shell: train
 	@$(RASA) run actions --actions actions --port $(ACTION_PORT) > var/actions.log 2>&1 & pid=$$!; \

@@ -110,7 +110,8 @@ def bot():
         _wait(f"http://127.0.0.1:{rasa_port}/status", rasa, rasa_log)
         _wait(f"http://127.0.0.1:{standin_port}/_sandbox/messages", standin, standin_log)
         whatsapp.webhook = f"http://127.0.0.1:{rasa_port}/webhooks/whatsapp/webhook"
-        yield Bot(f"http://127.0.0.1:{rasa_port}", env["DATABASE_URL"], whatsapp)
+        yield Bot(f"http://127.0.0.1:{rasa_port}", env["DATABASE_URL"], whatsapp,
+                  action_url=f"http://127.0.0.1:{action_port}/webhook")
     finally:
         for proc in procs:
             proc.terminate()
@@ -195,8 +196,10 @@ def texts_of(messages: list) -> list:
 
 
 class Bot:
-    def __init__(self, url: str, database_url: str = "", whatsapp: "WhatsApp | None" = None) -> None:
+    def __init__(self, url: str, database_url: str = "", whatsapp: "WhatsApp | None" = None,
+                 action_url: str = "") -> None:
         self.url = url
+        self.action_url = action_url
         self.database_url = database_url
         self.whatsapp = whatsapp
 
