@@ -87,6 +87,8 @@ class WhatsAppOutbox(Base):
     wamid = Column(String(128), nullable=True, index=True)
     delivery = Column(String(16), nullable=True)  # sent, delivered, read, failed (from status webhooks)
     last_error = Column(String(200), nullable=True)  # error code and title only
+    #: taken by a sender until then (a sender that died lets it go when the lease runs out)
+    claimed_until = Column(DateTime(timezone=True), nullable=True)
 
 
 # ----- doctors, consult requests and the portal (issue 5) -----------------------------------

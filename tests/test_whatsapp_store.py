@@ -8,6 +8,7 @@ from telehealth.channels.whatsapp import WhatsAppInput, rasa_text
 from telehealth.whatsapp import store
 from telehealth.whatsapp.cloud_api import Inbound, text_body
 from telehealth.whatsapp.sender import BACKOFF_MAX_S, backoff
+from tests.test_db import database_url  # noqa: F401  (the sqlite/postgresql fixture)
 
 
 @pytest.fixture
@@ -95,3 +96,63 @@ def test_what_the_conversation_receives(kind, text, expected):
 def test_a_location_becomes_a_payload_with_its_coordinates():
     message = Inbound("w", "923", 0, "location", location={"latitude": 33.6844, "longitude": 73.0479})
     assert rasa_text(message) == '/share_location{"latitude":33.6844,"longitude":73.0479}'
+
+
+def test_a_taken_message_is_not_given_to_another_sender_until_its_lease_runs_out(url):
+    from datetime import datetime, timedelta, timezone
+
+    store.enqueue("9235", [text_body("9235", "c1"), text_body("9235", "c2")], url)
+    now = datetime.now(timezone.utc)
+    first = store.due(url=url, now=now)
+    assert [o.body["text"]["body"] for o in first] == ["c1"]
+    assert store.due(url=url, now=now + timedelta(seconds=1)) == []        # another sender: nothing
+    # The first sender died without settling it: after the lease another sender takes it, c1 still first.
+    later = store.due(url=url, now=now + store.CLAIM_LEASE + timedelta(seconds=1))
+    assert [o.body["text"]["body"] for o in later] == ["c1"]
+    store.mark_sent(later[0].id, "wamid.c1", url)
+    assert [o.body["text"]["body"] for o in store.due(url=url)] == ["c2"]
+
+
+def test_senders_in_parallel_never_take_the_same_message(database_url, monkeypatch):
+    """Four senders poll one outbox at once (threads here; processes in production): every message
+    is taken exactly once, and each recipient's messages in order."""
+    import threading
+
+    from telehealth import privacy
+
+    monkeypatch.setenv("PATIENT_ID_KEY", "k")
+    monkeypatch.setenv("DATA_ENCRYPTION_KEY", "kWh8Qw3v0j7m4YV1zC0pG1o1y3m0f5m4r7n2k9d6s8A=")
+    privacy._key.cache_clear()
+    privacy._fernet.cache_clear()
+    users = [f"92399{i:07d}" for i in range(20)]
+    for u in users:
+        store.enqueue(u, [text_body(u, f"{u}-{n}") for n in range(3)], database_url)
+    taken, lock, errors = [], threading.Lock(), []
+
+    def sender():
+        try:
+            for _ in range(40):
+                batch = store.due(50, database_url)
+                for item in batch:
+                    with lock:
+                        taken.append(item.body["text"]["body"])
+                    store.mark_sent(item.id, f"wamid.{item.id}", database_url)
+        except Exception as exc:  # SQLite may refuse a concurrent writer: the sender retries later
+            errors.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=sender) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    while store.pending_count(database_url):   # what a refused writer left is taken up on the next poll
+        for item in store.due(50, database_url):
+            taken.append(item.body["text"]["body"])
+            store.mark_sent(item.id, f"wamid.{item.id}", database_url)
+    assert sorted(taken) == sorted(f"{u}-{n}" for u in users for n in range(3)), "each message exactly once"
+    for u in users:
+        assert [t for t in taken if t.startswith(u)] == [f"{u}-{n}" for n in range(3)]
+    if database_url.startswith("postgresql"):
+        assert errors == []
+    privacy._key.cache_clear()
+    privacy._fernet.cache_clear()

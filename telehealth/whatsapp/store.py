@@ -100,9 +100,18 @@ def last_inbound_at(wa_id: str, session: Session) -> Optional[datetime]:
     return _aware(value) if value is not None else None
 
 
-def due(limit: int = 100, url: Optional[str] = None) -> List[Outgoing]:
-    """The oldest pending message of each recipient whose time has come (per-user order)."""
-    now = _now()
+#: How long a sender holds the messages it took before another may take them (a crashed sender).
+CLAIM_LEASE = timedelta(seconds=60)
+
+
+def due(limit: int = 100, url: Optional[str] = None, now: Optional[datetime] = None) -> List[Outgoing]:
+    """Take the oldest pending message of each recipient whose time has come (per-user order).
+
+    Each message returned is claimed for ``CLAIM_LEASE`` by a conditional UPDATE, so several
+    sender processes sharing one outbox never send the same message twice, and one recipient's
+    next message waits until the head is settled (sent, failed, or put back for a retry).
+    """
+    now = now or _now()
     with session_scope(url) as session:
         heads = (
             select(func.min(WhatsAppOutbox.id))
@@ -112,17 +121,27 @@ def due(limit: int = 100, url: Optional[str] = None) -> List[Outgoing]:
         rows = session.execute(
             select(WhatsAppOutbox).where(WhatsAppOutbox.id.in_(heads)).order_by(WhatsAppOutbox.id).limit(limit)
         ).scalars().all()
-        return [
-            Outgoing(r.id, r.patient_ref, json.loads(decrypt(r.payload)), r.attempts)
-            for r in rows if _aware(r.next_attempt_at) <= now
-        ]
+        taken = []
+        for r in rows:
+            if _aware(r.next_attempt_at) > now or (r.claimed_until is not None and _aware(r.claimed_until) > now):
+                continue
+            claimed = session.execute(
+                update(WhatsAppOutbox)
+                .where(WhatsAppOutbox.id == r.id, WhatsAppOutbox.state == "pending",
+                       (WhatsAppOutbox.claimed_until.is_(None)) | (WhatsAppOutbox.claimed_until <= now))
+                .values(claimed_until=now + CLAIM_LEASE)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if claimed == 1:
+                taken.append(Outgoing(r.id, r.patient_ref, json.loads(decrypt(r.payload)), r.attempts))
+        return taken
 
 
 def mark_sent(outbox_id: int, wamid: Optional[str], url: Optional[str] = None) -> None:
     with session_scope(url) as session:
         session.execute(update(WhatsAppOutbox).where(WhatsAppOutbox.id == outbox_id).values(
             state="sent", wamid=wamid, sent_at=_now(), payload=None, delivery="sent",
-            attempts=WhatsAppOutbox.attempts + 1,
+            attempts=WhatsAppOutbox.attempts + 1, claimed_until=None,
         ))
 
 
@@ -131,7 +150,7 @@ def mark_retry(outbox_id: int, delay_s: float, error: str, url: Optional[str] = 
         session.execute(update(WhatsAppOutbox).where(WhatsAppOutbox.id == outbox_id).values(
             attempts=WhatsAppOutbox.attempts + 1,
             next_attempt_at=_now() + timedelta(seconds=delay_s),
-            last_error=error[:200],
+            last_error=error[:200], claimed_until=None,
         ))
 
 
@@ -140,6 +159,7 @@ def mark_failed(outbox_id: int, error: str, url: Optional[str] = None) -> None:
     with session_scope(url) as session:
         session.execute(update(WhatsAppOutbox).where(WhatsAppOutbox.id == outbox_id).values(
             state="failed", payload=None, last_error=error[:200], attempts=WhatsAppOutbox.attempts + 1,
+            claimed_until=None,
         ))
 
 
