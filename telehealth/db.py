@@ -252,7 +252,7 @@ def database_url() -> str:
 
 _engines: Dict[str, Engine] = {}
 _upgraded: set = set()
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entered: ensure_schema -> upgrade -> _migration_lock -> get_engine
 
 
 def _sqlite_directory(url: str) -> None:
@@ -279,13 +279,41 @@ def alembic_config(url: Optional[str] = None):
     return cfg
 
 
+@contextmanager
+def _migration_lock(url: str) -> Iterator[None]:
+    """One migrating process at a time per database (processes starting together on a new one):
+    a file lock beside a SQLite file, an advisory lock on PostgreSQL."""
+    if url.startswith("sqlite:///"):
+        import fcntl
+
+        with open(url[len("sqlite:///"):] + ".migrate.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return
+    if url.startswith(("postgresql", "postgres")):
+        from sqlalchemy import text
+
+        with get_engine(url).connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(72610001)"))
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(72610001)"))
+        return
+    yield
+
+
 def upgrade(url: Optional[str] = None) -> None:
-    """Apply every pending migration (idempotent)."""
+    """Apply every pending migration (idempotent; safe when several processes start at once)."""
     from alembic import command
 
     url = url or database_url()
     _sqlite_directory(url)
-    command.upgrade(alembic_config(url), "head")
+    with _migration_lock(url):
+        command.upgrade(alembic_config(url), "head")
 
 
 def ensure_schema(url: Optional[str] = None) -> None:

@@ -87,3 +87,16 @@ def test_patient_ref_is_keyed_and_stable(monkeypatch):
     privacy._key.cache_clear()
     assert privacy.patient_ref("+923001234567") != a
     privacy._key.cache_clear()
+
+
+def test_processes_starting_together_on_a_new_database_migrate_it_once(database_url):
+    """The action server, the Rasa server and the portal may all touch a new database at once."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DATABASE_URL": database_url}
+    procs = [subprocess.Popen([sys.executable, "-m", "telehealth.db", "upgrade"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(3)]
+    outputs = [p.communicate(timeout=120)[0].decode(errors="replace") for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outputs[-1][-2000:]
+    assert "whatsapp_outbox" in sa.inspect(db.get_engine(database_url)).get_table_names()
