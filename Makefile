@@ -111,13 +111,29 @@ run: train migrate
 	  echo "  over HTTP:            curl -s localhost:$(RASA_PORT)/webhooks/rest/webhook -d '{\"sender\":\"me\",\"message\":\"salam\"}'"; \
 	  $(RASA) run --enable-api --port $(RASA_PORT) --cors "*" --credentials var/credentials.yml --endpoints var/endpoints.yml
 
-# The production profile on this machine's PostgreSQL, Redis and RabbitMQ (override the URLs).
+# The production profile on this machine's PostgreSQL, Redis and RabbitMQ (override the URLs):
+# WORKERS Rasa workers on ports RASA_PORT+1.., the webhook receiver on RASA_PORT routing each
+# user to one worker (telehealth/receiver.py), the action server, the portal, the sandbox.
+WORKERS ?= 2
 run-production: export TELEHEALTH_PROFILE = production
 run-production: export DATABASE_URL ?= postgresql+psycopg2://postgres@127.0.0.1:5432/test
 run-production: export REDIS_URL ?= redis://127.0.0.1:6379/0
 run-production: export RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672
-run-production:
-	@$(MAKE) --no-print-directory run
+run-production: train migrate
+	@mkdir -p var; rm -f var/production.pids
+	@$(BIN)/python -m telehealth.deploy endpoints var/endpoints.yml
+	@WORKERS=$(WORKERS) $(BIN)/python -m telehealth.sandbox.local > var/sandbox.args
+	@$(RASA) run actions --actions actions --port $(ACTION_PORT) > var/actions.log 2>&1 & echo $$! >> var/production.pids
+	@$(BIN)/python -m telehealth.sandbox.standin $$(cat var/sandbox.args) > var/sandbox.log 2>&1 & echo $$! >> var/production.pids
+	@PORTAL_PORT=$(PORTAL_PORT) $(BIN)/python -m telehealth.portal 2> var/portal.log & echo $$! >> var/production.pids
+	@urls=""; for i in $$(seq 0 $$(( $(WORKERS) - 1 ))); do port=$$(( $(RASA_PORT) + 1 + i )); \
+	  $(RASA) run --port $$port --credentials var/credentials-$$i.yml --endpoints var/endpoints.yml \
+	    > var/worker-$$i.log 2>&1 & echo $$! >> var/production.pids; urls="$$urls,http://127.0.0.1:$$port"; done; \
+	  echo "$${urls#,}" > var/workers.urls
+	@trap 'kill $$(cat var/production.pids) 2>/dev/null' EXIT INT TERM; \
+	  echo "$(WORKERS) Rasa workers (logs var/worker-*.log) behind the receiver on :$(RASA_PORT); sandbox :$(SANDBOX_PORT), portal :$(PORTAL_PORT)"; \
+	  set -a; . var/receiver.env; set +a; \
+	  $(BIN)/python -m telehealth.receiver --port $(RASA_PORT) --workers $$(cat var/workers.urls)
 
 shell: train
 	@$(RASA) run actions --actions actions --port $(ACTION_PORT) > var/actions.log 2>&1 & pid=$$!; \

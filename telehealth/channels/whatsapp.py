@@ -15,14 +15,20 @@ credentials.yml (values from the environment, see ../shared/docs/design.md)::
       access_token: ${WHATSAPP_ACCESS_TOKEN}
       phone_number_id: ${WHATSAPP_PHONE_NUMBER_ID}
       api_url: ${WHATSAPP_API_URL}
+
+Behind the receiver (``telehealth.receiver``, several Rasa workers), each worker's channel also
+has ``internal_token`` (the receiver's ``RECEIVER_INTERNAL_TOKEN``), ``shard_index`` and
+``shard_count``: the receiver stores and acknowledges, then forwards each user's messages to
+``/webhooks/whatsapp/internal`` of the worker that owns the user; at start a worker takes up the
+stored, unprocessed messages of its own users only.
 """
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
@@ -31,10 +37,10 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from telehealth.whatsapp import store
-from telehealth.whatsapp.cloud_api import (
-    MEDIA_KINDS, SIGNATURE_HEADER, Inbound, message_bodies, parse_envelope, read_receipt_body, signature_valid,
-)
+from telehealth.whatsapp.cloud_api import MEDIA_KINDS, SIGNATURE_HEADER, Inbound, message_bodies, read_receipt_body
+from telehealth.whatsapp.routing import shard_of
 from telehealth.whatsapp.sender import Sender
+from telehealth.whatsapp.webhook import INTERNAL_HEADER, accept
 
 logger = logging.getLogger(__name__)
 
@@ -93,10 +99,14 @@ class WhatsAppInput(InputChannel):
         if missing:
             raise ValueError(f"WhatsApp channel: missing credentials {', '.join(missing)} (see credentials.yml)")
         return cls(**{k: credentials[k] for k in REQUIRED}, rate_limit=float(credentials.get("rate_limit") or 80),
-                   max_concurrent_turns=int(credentials.get("max_concurrent_turns") or MAX_CONCURRENT_TURNS))
+                   max_concurrent_turns=int(credentials.get("max_concurrent_turns") or MAX_CONCURRENT_TURNS),
+                   internal_token=str(credentials.get("internal_token") or ""),
+                   shard_index=int(credentials.get("shard_index") or 0),
+                   shard_count=int(credentials.get("shard_count") or 1))
 
     def __init__(self, verify_token: Text, app_secret: Text, access_token: Text, phone_number_id: Text,
-                 api_url: Text, rate_limit: float = 80.0, max_concurrent_turns: int = 0) -> None:
+                 api_url: Text, rate_limit: float = 80.0, max_concurrent_turns: int = 0,
+                 internal_token: Text = "", shard_index: int = 0, shard_count: int = 1) -> None:
         self.verify_token = verify_token
         self.app_secret = app_secret
         self.sender = Sender(api_url, phone_number_id, access_token, rate_per_s=rate_limit)
@@ -106,11 +116,19 @@ class WhatsAppInput(InputChannel):
         # Webhook bookkeeping gets its own threads, so acknowledging never queues behind other work.
         self._webhook_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="whatsapp-webhook")
         self._queues: Dict[str, asyncio.Queue] = {}
+        self._taken: set = set()
+        # Behind the receiver (several workers): the shared token of its /internal route, and which
+        # share of the users is this worker's (telehealth.whatsapp.routing).
+        self.internal_token = internal_token
+        self.shard_index, self.shard_count = shard_index, max(1, shard_count)
         self._workers: Dict[str, asyncio.Task] = {}
         self._on_new_message: Optional[Callable[[UserMessage], Awaitable[Any]]] = None
 
     # ----- per-user ordering ----------------------------------------------------------------
     def _dispatch(self, message: Inbound) -> None:
+        if message.message_id in self._taken:
+            return  # already queued here (a message the receiver forwarded twice after a restart)
+        self._taken.add(message.message_id)
         queue = self._queues.setdefault(message.wa_id, asyncio.Queue())
         queue.put_nowait(message)
         worker = self._workers.get(message.wa_id)
@@ -123,9 +141,12 @@ class WhatsAppInput(InputChannel):
             message = queue.get_nowait()
             try:
                 async with self._turns:
-                    await self._handle(message)
+                    if not await asyncio.to_thread(store.is_processed, message.message_id):
+                        await self._handle(message)
             except Exception:
                 logger.exception("WhatsApp message %s could not be processed", message.message_id)
+            finally:
+                self._taken.discard(message.message_id)
         self._queues.pop(wa_id, None)
         self._workers.pop(wa_id, None)
 
@@ -146,9 +167,12 @@ class WhatsAppInput(InputChannel):
     async def _start(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
         self._on_new_message = on_new_message
         await self.sender.start()
-        # Messages acknowledged before a crash but never processed: take them up again.
+        # Messages acknowledged before a crash but never processed: take them up again (this
+        # worker's share of the users only, when several workers share the database).
         for payload in await asyncio.to_thread(store.unprocessed):
-            self._dispatch(Inbound(**payload))
+            message = Inbound(**payload)
+            if self.shard_count == 1 or shard_of(message.wa_id, self.shard_count) == self.shard_index:
+                self._dispatch(message)
 
     # ----- webhook --------------------------------------------------------------------------
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
@@ -175,26 +199,24 @@ class WhatsAppInput(InputChannel):
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            header = request.headers.get(SIGNATURE_HEADER)
-            if not header:
-                return response.text("missing signature", status=401)
-            if not signature_valid(request.body, header, self.app_secret):
-                return response.text("invalid signature", status=403)
+            accepted = await accept(request.body, request.headers.get(SIGNATURE_HEADER), self.app_secret,
+                                    self._webhook_pool)
+            for message in accepted.new_messages:
+                self._dispatch(message)
+            return response.text(accepted.text, status=accepted.status)
+
+        @webhook.route("/internal", methods=["POST"])
+        async def internal(request: Request) -> HTTPResponse:
+            """Messages the receiver (telehealth.receiver) stored and routed to this worker."""
+            token = request.headers.get(INTERNAL_HEADER) or ""
+            if not self.internal_token or not hmac.compare_digest(token, self.internal_token):
+                return response.text("forbidden", status=403)
             try:
-                payload = json.loads(request.body)
-            except ValueError:
-                return response.text("invalid json", status=400)
-            envelope = parse_envelope(payload)
-            loop = asyncio.get_running_loop()
-            for message in envelope.messages:
-                # Stored (and de-duplicated) before the 200: a crash after it loses nothing.
-                new = await loop.run_in_executor(
-                    self._webhook_pool, store.record_inbound, message.message_id, message.wa_id, asdict(message))
-                if new:
-                    self._dispatch(message)
-            for status in envelope.statuses:
-                error = "; ".join(f"{e.get('code')} {e.get('title', '')}" for e in status.errors) or None
-                await loop.run_in_executor(self._webhook_pool, store.record_status, status.message_id, status.status, error)
+                messages = [Inbound(**m) for m in json.loads(request.body)["messages"]]
+            except (ValueError, KeyError, TypeError):
+                return response.text("invalid body", status=400)
+            for message in messages:
+                self._dispatch(message)
             return response.text("ok")
 
         return webhook

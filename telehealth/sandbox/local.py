@@ -12,6 +12,7 @@ import os
 import secrets
 import shlex
 from pathlib import Path
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parents[2]
 VAR = ROOT / "var"
@@ -37,18 +38,34 @@ def settings() -> dict:
         "api_url": os.environ.get("WHATSAPP_API_URL") or f"http://127.0.0.1:{sandbox_port}/v21.0",
         "sandbox_port": sandbox_port,
         "webhook_url": f"http://127.0.0.1:{rasa_port}/webhooks/whatsapp/webhook",
+        "internal_token": os.environ.get("RECEIVER_INTERNAL_TOKEN") or local.setdefault(
+            "internal_token", secrets.token_hex(16)),
     }
 
 
-def main() -> int:
-    s = settings()
+def write_credentials(s: dict, out: Path, shard: Optional[int] = None, shards: int = 1) -> None:
     block = "".join(f"  {k}: {json.dumps(s[k])}\n" for k in
                     ("verify_token", "app_secret", "access_token", "phone_number_id", "api_url"))
+    if shard is not None:  # a worker behind the receiver (make run-production)
+        block += f"  internal_token: {json.dumps(s['internal_token'])}\n  shard_index: {shard}\n  shard_count: {shards}\n"
     base = (ROOT / "credentials.yml").read_text(encoding="utf-8")
-    out = VAR / "credentials.yml"
     out.write_text(base + "\n# Added by `make run` (telehealth/sandbox/local.py):\n"
                    "telehealth.channels.whatsapp.WhatsAppInput:\n" + block, encoding="utf-8")
     out.chmod(0o600)
+
+
+def main() -> int:
+    """Writes var/credentials.yml, and var/credentials-<i>.yml for each of WORKERS workers (when
+    WORKERS is set); prints the sandbox's arguments."""
+    s = settings()
+    write_credentials(s, VAR / "credentials.yml")
+    workers = int(os.environ.get("WORKERS") or 0)
+    for i in range(workers):
+        write_credentials(s, VAR / f"credentials-{i}.yml", i, workers)
+    (VAR / "receiver.env").write_text(
+        f"WHATSAPP_VERIFY_TOKEN={s['verify_token']}\nWHATSAPP_APP_SECRET={s['app_secret']}\n"
+        f"RECEIVER_INTERNAL_TOKEN={s['internal_token']}\n", encoding="utf-8")
+    (VAR / "receiver.env").chmod(0o600)
     print(shlex.join(["--port", str(s["sandbox_port"]), "--token", s["access_token"],
                       "--webhook-url", s["webhook_url"], "--app-secret", s["app_secret"],
                       "--phone-number-id", s["phone_number_id"]]))

@@ -52,6 +52,13 @@ def mark_processed(message_id: str, url: Optional[str] = None) -> None:
         )
 
 
+def is_processed(message_id: str, url: Optional[str] = None) -> bool:
+    with session_scope(url) as session:
+        return session.execute(
+            select(WhatsAppInbound.processed_at).where(WhatsAppInbound.message_id == message_id)
+        ).scalar_one_or_none() is not None
+
+
 def unprocessed(url: Optional[str] = None) -> List[Dict[str, Any]]:
     """Messages acknowledged but not yet taken by the conversation (after a crash), oldest first."""
     with session_scope(url) as session:
