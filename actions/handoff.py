@@ -7,10 +7,11 @@ offering it to doctors is ``telehealth.dispatch``; numbers are ``telehealth.phon
 from __future__ import annotations
 
 import logging
+from datetime import timezone
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
 from rasa_sdk.types import DomainDict
@@ -281,6 +282,31 @@ def read_rating(tracker: Tracker) -> Optional[int]:
     except (TypeError, ValueError):
         return None
     return rating if 1 <= rating <= 5 else None
+
+
+def _last_menu_at(tracker: Tracker) -> float:
+    """When the conversation last showed a numbered menu (epoch seconds; 0 if never)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "slot" and event.get("name") == "menu":
+            return float(event.get("timestamp") or 0)
+    return 0.0
+
+
+def typed_rating(tracker: Tracker, option: int) -> Optional[Events]:
+    """The events for a rating typed as a bare number, when the feedback question is the latest
+    thing the patient was asked (after any menu); None otherwise (the number answers the menu)."""
+    if not 1 <= option <= 5:
+        return None
+    with session_scope() as session:
+        request = consults.awaiting_feedback(session, _ref(tracker))
+        if request is None or request.feedback_asked_at is None:
+            return None
+        asked = request.feedback_asked_at
+        asked = asked.timestamp() if asked.tzinfo else asked.replace(tzinfo=timezone.utc).timestamp()
+        if asked < _last_menu_at(tracker):
+            return None
+        consults.record_feedback(session, request.patient_ref, option)
+    return [SlotSet("feedback_comment", None), SlotSet(REQUESTED_SLOT, None), FollowupAction("feedback_form")]
 
 
 #: What skips the comment: "0", "no", "nahi", "skip"...

@@ -130,6 +130,11 @@ class ActionSelectOption(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> Events:
         menu = latest_entity(tracker, "menu") or tracker.get_slot("menu") or MAIN
         option = str(latest_entity(tracker, "option") or "")
+        if latest_entity(tracker, "menu") is None and option.isdigit():
+            # A bare number right after the feedback question (sent outside the conversation) is a rating.
+            rated = handoff.typed_rating(tracker, int(option))
+            if rated is not None:
+                return rated
         target = resolve_option(menu, int(option)) if option.isdigit() else None
         if target is None:
             # A number the menu does not have: show that menu again.

@@ -269,3 +269,60 @@ async def test_ratings_typed_by_hand(text, rating):
     from actions.handoff import read_rating
 
     assert read_rating(tracker(text, "consult_feedback")) == rating
+
+
+async def test_a_bare_number_after_the_feedback_question_is_a_rating_unless_a_menu_came_since():
+    import time as _time
+
+    from rasa_sdk.events import FollowupAction
+
+    from telehealth import notify
+
+    with session_scope() as s:
+        doctor = doctors.register(s, doctors.Registration(
+            email="g@example.org", password="a long password", name="Dr G", registration_number="3-P",
+            council="PMDC", gender="male", languages=["ur"], whatsapp_number="03005558888",
+            phone_number="03005558888"))
+        doctor.status, doctor.available = "verified", True
+    await run(ActionSubmitConsult(), tracker(slots=FILLED))
+    menu_before = {"event": "slot", "name": "menu", "value": "main", "timestamp": _time.time() - 60}
+    with session_scope() as s:
+        request = consults.open_request_for(s, patient_ref(WA_ID))
+        consults.accept(s, request.id, doctor.id)
+        notify.ask_feedback(s, consults.complete(s, request.id, doctor.id, "advice_given"))
+    typed = tracker("4", "select_option", option=4)
+    typed.events.insert(0, menu_before)
+    events, messages = await run(ActionSelectOption(), typed)
+    assert FollowupAction("feedback_form") in events and messages == []
+    with session_scope() as s:
+        assert s.query(ConsultRequest).one().feedback_rating == 4
+    # Rated already: "2" is the main menu's option 2 again.
+    again = tracker("2", "select_option", option=2)
+    events, _ = await run(ActionSelectOption(), again)
+    assert FollowupAction("action_start_screening") in events
+
+
+async def test_a_menu_shown_after_the_feedback_question_wins():
+    import time as _time
+
+    from rasa_sdk.events import FollowupAction
+
+    from telehealth import notify
+
+    with session_scope() as s:
+        doctor = doctors.register(s, doctors.Registration(
+            email="h@example.org", password="a long password", name="Dr H", registration_number="4-P",
+            council="PMDC", gender="male", languages=["ur"], whatsapp_number="03005559999",
+            phone_number="03005559999"))
+        doctor.status, doctor.available = "verified", True
+    await run(ActionSubmitConsult(), tracker(slots=FILLED))
+    with session_scope() as s:
+        request = consults.open_request_for(s, patient_ref(WA_ID))
+        consults.accept(s, request.id, doctor.id)
+        notify.ask_feedback(s, consults.complete(s, request.id, doctor.id, "advice_given"))
+    typed = tracker("2", "select_option", option=2, slots={"menu": "main"})
+    typed.events.insert(0, {"event": "slot", "name": "menu", "value": "main", "timestamp": _time.time() + 5})
+    events, _ = await run(ActionSelectOption(), typed)
+    assert FollowupAction("action_start_screening") in events
+    with session_scope() as s:
+        assert s.query(ConsultRequest).one().feedback_rating is None
