@@ -1,12 +1,15 @@
 """Several Rasa workers behind the webhook receiver (telehealth/receiver.py), on the production
 profile's services (tracker store PostgreSQL, lock store Redis): each user's messages go to the
-worker that owns the user, in order; replays are answered once; and when one worker is killed
-with SIGKILL in the middle of traffic, nothing is lost: its users' messages wait at the receiver
-(or in the database) and are answered, once, when it is back. Skips without PostgreSQL and Redis
-unless REQUIRE_SERVICES=1 (CI)."""
+worker that owns the user, in order; replays are answered once; when one worker is killed with
+SIGKILL in the middle of traffic, nothing is lost: its users' messages wait at the receiver (or in
+the database) and are answered, once, when it is back; and a burst of 1,000 messages replayed
+three times is answered once each. Skips without PostgreSQL and Redis unless REQUIRE_SERVICES=1
+(CI)."""
 from __future__ import annotations
 
 import itertools
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 import os
 import signal
 import subprocess
@@ -27,6 +30,7 @@ from tests.e2e.test_production_profile import services  # noqa: F401  (PostgreSQ
 
 pytestmark = pytest.mark.e2e
 WORKERS = 2
+BURST = 1000
 TOKEN = "e2e-internal-token"
 _ids = itertools.count()
 
@@ -160,3 +164,23 @@ def test_workers_behind_the_receiver_and_a_worker_killed_mid_traffic(bot, stack)
     time.sleep(3)
     assert [len(wa.sent(w)) for w in ours] == [4, 3, 3], "each message answered once"
     assert [len(wa.sent(w)) for w in theirs] == [3, 3, 3]
+
+    # A replayed burst: 1,000 users' messages, each webhook posted three times, quickly: every
+    # message is answered once.
+    burst = [f"92303{i:07d}" for i in range(BURST)]
+    envelopes = [wa.envelope(u, {"type": "interactive", "id": f"wamid.burst.{u}", "interactive": {
+        "type": "button_reply", "button_reply": {"id": "/help", "title": "Menu"}}}) for u in burst]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        for _ in range(3):
+            assert set(pool.map(lambda e: wa.post(e).status_code, envelopes)) == {200}
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and len(sent_to(wa, burst)) < BURST:
+        time.sleep(2)
+    time.sleep(5)
+    counts = Counter(sent_to(wa, burst))
+    assert len(counts) == BURST and set(counts.values()) == {1}, Counter(counts.values())
+
+
+def sent_to(wa: WhatsApp, users: list) -> list:
+    wanted = set(users)
+    return [m["body"]["to"] for m in wa.sent() if m["body"].get("to") in wanted]
