@@ -47,6 +47,9 @@ logger = logging.getLogger(__name__)
 REQUIRED = ("verify_token", "app_secret", "access_token", "phone_number_id", "api_url")
 #: Conversation turns processed at once per process (more users wait in their queues).
 MAX_CONCURRENT_TURNS = 4
+#: How long a message whose processing fails (a service away) is retried before it is left for
+#: the next start; the turn may be repeated, so a reply can come twice, never not at all.
+RETRY_FOR_S = 300.0
 #: The label of the button that opens a list: a symbol, the same in every language.
 LIST_LABEL = "☰"
 
@@ -140,15 +143,32 @@ class WhatsAppInput(InputChannel):
         while not queue.empty():
             message = queue.get_nowait()
             try:
-                async with self._turns:
-                    if not await asyncio.to_thread(store.is_processed, message.message_id):
-                        await self._handle(message)
-            except Exception:
-                logger.exception("WhatsApp message %s could not be processed", message.message_id)
+                await self._process(message)
             finally:
                 self._taken.discard(message.message_id)
         self._queues.pop(wa_id, None)
         self._workers.pop(wa_id, None)
+
+    async def _process(self, message: Inbound) -> None:
+        """One message, retried with backoff while a service is away (a database or Redis
+        restarting): the user's later messages wait behind it, in order. After RETRY_FOR_S it is
+        left stored and unprocessed, and taken up at the next start."""
+        delay, deadline = 0.5, asyncio.get_running_loop().time() + RETRY_FOR_S
+        while True:
+            try:
+                async with self._turns:
+                    if not await asyncio.to_thread(store.is_processed, message.message_id):
+                        await self._handle(message)
+                return
+            except Exception as exc:
+                if asyncio.get_running_loop().time() + delay > deadline:
+                    logger.exception("WhatsApp message %s could not be processed; left for the next start",
+                                     message.message_id)
+                    return
+                logger.warning("WhatsApp message %s failed (%s); retrying in %.1f s",
+                               message.message_id, type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 15.0)
 
     async def _handle(self, message: Inbound) -> None:
         asyncio.get_running_loop().create_task(self.sender.send_now(read_receipt_body(message.message_id)))

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -41,11 +42,18 @@ def _port_open(url: str, default_port: int) -> bool:
 
 @pytest.fixture
 def services():
+    with real_services() as found:
+        yield found
+
+
+@contextmanager
+def real_services():
+    """Fresh tracker database and event queue on this machine's PostgreSQL, Redis and RabbitMQ."""
     require_service("PostgreSQL (TEST_POSTGRES_URL)", _port_open(PG_ADMIN_URL, 5432))
     require_service("Redis (TEST_REDIS_URL)", _port_open(REDIS_URL, 6379))
     require_service("RabbitMQ (TEST_RABBITMQ_URL)", _port_open(RABBITMQ_URL, 5672))
     name = f"telehealth_tracker_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG_ADMIN_URL, future=True, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(PG_ADMIN_URL, future=True, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     tracker_url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)

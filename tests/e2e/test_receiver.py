@@ -8,6 +8,8 @@ three times is answered once each. Skips without PostgreSQL and Redis unless REQ
 from __future__ import annotations
 
 import itertools
+import shutil
+import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 import os
@@ -26,7 +28,7 @@ from telehealth import deploy
 from telehealth.i18n import render
 from telehealth.whatsapp.routing import shard_of
 from tests.e2e.conftest import BIN, E2E_KEYS, ROOT, WhatsApp, _free_port, _wait, texts_of
-from tests.e2e.test_production_profile import services  # noqa: F401  (PostgreSQL, Redis, RabbitMQ)
+from tests.e2e.test_production_profile import real_services
 
 pytestmark = pytest.mark.e2e
 WORKERS = 2
@@ -95,8 +97,15 @@ class Stack:
         return requests.get(f"http://127.0.0.1:{self.receiver_port}/_receiver/stats", timeout=10).json()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def services():
+    with real_services() as found:
+        yield found
+
+
+@pytest.fixture(scope="module")
 def stack(bot, services):
+    """One stack for the tests of this module (starting two Rasa workers takes a minute)."""
     work = Path(tempfile.mkdtemp(prefix="telehealth-receiver-"))
     s = Stack(bot, services, work)
     try:
@@ -165,8 +174,15 @@ def test_workers_behind_the_receiver_and_a_worker_killed_mid_traffic(bot, stack)
     assert [len(wa.sent(w)) for w in ours] == [4, 3, 3], "each message answered once"
     assert [len(wa.sent(w)) for w in theirs] == [3, 3, 3]
 
-    # A replayed burst: 1,000 users' messages, each webhook posted three times, quickly: every
-    # message is answered once.
+
+def sent_to(wa: WhatsApp, users: list) -> list:
+    wanted = set(users)
+    return [m["body"]["to"] for m in wa.sent() if m["body"].get("to") in wanted]
+
+
+def test_a_replayed_burst_is_answered_once(bot, stack):
+    """1,000 users' messages, each webhook posted three times, quickly: every message answered once."""
+    wa = WhatsApp(bot.whatsapp.standin, f"http://127.0.0.1:{stack.receiver_port}/webhooks/whatsapp/webhook")
     burst = [f"92303{i:07d}" for i in range(BURST)]
     envelopes = [wa.envelope(u, {"type": "interactive", "id": f"wamid.burst.{u}", "interactive": {
         "type": "button_reply", "button_reply": {"id": "/help", "title": "Menu"}}}) for u in burst]
@@ -181,6 +197,39 @@ def test_workers_behind_the_receiver_and_a_worker_killed_mid_traffic(bot, stack)
     assert len(counts) == BURST and set(counts.values()) == {1}, Counter(counts.values())
 
 
-def sent_to(wa: WhatsApp, users: list) -> list:
-    wanted = set(users)
-    return [m["body"]["to"] for m in wa.sent() if m["body"].get("to") in wanted]
+def _restart_redis() -> None:
+    subprocess.run(["redis-cli", "-h", "127.0.0.1", "shutdown", "nosave"], capture_output=True, timeout=30)
+    time.sleep(4)
+    subprocess.run(["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379",
+                    "--save", "", "--appendonly", "no", "--dir", "/var/lib/redis",
+                    "--logfile", "/var/log/redis/ci.log"], check=True, capture_output=True, timeout=30)
+
+
+def _restart_postgresql() -> None:
+    version = sorted(os.listdir("/etc/postgresql"))[0]
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
+                   check=True, capture_output=True, timeout=120)
+
+
+@pytest.mark.parametrize("service", ["redis", "postgresql"])
+def test_a_service_restarted_during_traffic_loses_nothing(bot, stack, service):
+    """Redis (the lock store) or PostgreSQL (the tracker store) restarts while users write: the
+    webhooks are acknowledged, the turns that failed are retried, and every message is answered."""
+    restart = {"redis": _restart_redis, "postgresql": _restart_postgresql}[service]
+    tools = {"redis": ("redis-cli", "redis-server"), "postgresql": ("pg_ctlcluster",)}[service]
+    from tests.conftest import require_service
+
+    require_service(f"permission to restart {service} ({', '.join(tools)}; root)",
+                    all(shutil.which(t) for t in tools) and os.geteuid() == 0)
+    wa = WhatsApp(bot.whatsapp.standin, f"http://127.0.0.1:{stack.receiver_port}/webhooks/whatsapp/webhook")
+    users = users_of(0, 3) + users_of(1, 3)
+    restarting = threading.Thread(target=restart)
+    restarting.start()
+    time.sleep(1)
+    for wa_id in users:
+        assert wa.tap(wa_id, "/help", title="Menu").status_code == 200
+    restarting.join(timeout=180)
+    for wa_id in users:
+        assert wait_count(wa, wa_id, 1, timeout=240) == [render("utter_main_menu", "en")]
+    time.sleep(3)
+    assert [len(wa.sent(w)) for w in users] == [1] * len(users)
