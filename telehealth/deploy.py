@@ -11,8 +11,10 @@
   ``TRACKER_DB_URL`` (default: ``DATABASE_URL``), ``REDIS_URL`` and ``RABBITMQ_URL``.
 
 ``python -m telehealth.deploy endpoints [path]`` writes the endpoints file for the profile
-(default ``var/endpoints.yml``) from those variables; Rasa reads it with ``--endpoints``. Only
-Rasa's own, documented extension points are used.
+(default ``var/endpoints.yml``) from those variables; Rasa reads it with ``--endpoints``.
+``python -m telehealth.deploy credentials [path]`` writes a worker's credentials from the
+WHATSAPP_* variables (and, behind the receiver, RECEIVER_INTERNAL_TOKEN, SHARD_INDEX, SHARD_COUNT):
+deploy/k8s/rasa-workers.yaml uses both. Only Rasa's own, documented extension points are used.
 """
 from __future__ import annotations
 
@@ -114,13 +116,43 @@ def write_endpoints(path: Path, env: Optional[Dict[str, str]] = None) -> Path:
     return path
 
 
+WHATSAPP_KEYS = ("verify_token", "app_secret", "access_token", "phone_number_id", "api_url")
+
+
+def write_credentials(path: Path, values: Dict[str, str], shard: Optional[int] = None, shards: int = 1) -> Path:
+    """credentials.yml (the repository's channels) plus the WhatsApp channel with ``values``;
+    for a worker behind the receiver also its ``internal_token``, ``shard_index`` and ``shard_count``."""
+    block = {k: values[k] for k in WHATSAPP_KEYS}
+    if shard is not None:
+        block.update(internal_token=values["internal_token"], shard_index=int(shard), shard_count=int(shards))
+    base = (ROOT / "credentials.yml").read_text(encoding="utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(base + "\n# Added by telehealth/deploy.py:\n"
+                    + yaml.safe_dump({"telehealth.channels.whatsapp.WhatsAppInput": block}, sort_keys=False),
+                    encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def credentials_from_env(path: Path, env: Optional[Dict[str, str]] = None) -> Path:
+    """A worker's credentials from WHATSAPP_*, RECEIVER_INTERNAL_TOKEN, SHARD_INDEX, SHARD_COUNT."""
+    env = dict(os.environ if env is None else env)
+    values = {k: _require(env, f"WHATSAPP_{k.upper()}") for k in WHATSAPP_KEYS}
+    if env.get("SHARD_COUNT"):
+        values["internal_token"] = _require(env, "RECEIVER_INTERNAL_TOKEN")
+        return write_credentials(path, values, int(_require(env, "SHARD_INDEX")), int(env["SHARD_COUNT"]))
+    return write_credentials(path, values)
+
+
 def main(argv: list) -> int:
-    if len(argv) < 2 or argv[1] != "endpoints":
-        print("usage: python -m telehealth.deploy endpoints [path]")
+    commands = {"endpoints": (write_endpoints, "endpoints.yml"), "credentials": (credentials_from_env, "credentials.yml")}
+    if len(argv) < 2 or argv[1] not in commands:
+        print("usage: python -m telehealth.deploy endpoints|credentials [path]")
         return 2
-    target = Path(argv[2]) if len(argv) > 2 else ROOT / "var" / "endpoints.yml"
+    write, default = commands[argv[1]]
+    target = Path(argv[2]) if len(argv) > 2 else ROOT / "var" / default
     try:
-        write_endpoints(target)
+        write(target)
     except ConfigurationError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 1

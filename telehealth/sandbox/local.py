@@ -12,7 +12,8 @@ import os
 import secrets
 import shlex
 from pathlib import Path
-from typing import Optional
+
+from telehealth.deploy import write_credentials
 
 ROOT = Path(__file__).resolve().parents[2]
 VAR = ROOT / "var"
@@ -43,25 +44,14 @@ def settings() -> dict:
     }
 
 
-def write_credentials(s: dict, out: Path, shard: Optional[int] = None, shards: int = 1) -> None:
-    block = "".join(f"  {k}: {json.dumps(s[k])}\n" for k in
-                    ("verify_token", "app_secret", "access_token", "phone_number_id", "api_url"))
-    if shard is not None:  # a worker behind the receiver (make run-production)
-        block += f"  internal_token: {json.dumps(s['internal_token'])}\n  shard_index: {shard}\n  shard_count: {shards}\n"
-    base = (ROOT / "credentials.yml").read_text(encoding="utf-8")
-    out.write_text(base + "\n# Added by `make run` (telehealth/sandbox/local.py):\n"
-                   "telehealth.channels.whatsapp.WhatsAppInput:\n" + block, encoding="utf-8")
-    out.chmod(0o600)
-
-
 def main() -> int:
     """Writes var/credentials.yml, and var/credentials-<i>.yml for each of WORKERS workers (when
     WORKERS is set); prints the sandbox's arguments."""
     s = settings()
-    write_credentials(s, VAR / "credentials.yml")
+    write_credentials(VAR / "credentials.yml", s)
     workers = int(os.environ.get("WORKERS") or 0)
     for i in range(workers):
-        write_credentials(s, VAR / f"credentials-{i}.yml", i, workers)
+        write_credentials(VAR / f"credentials-{i}.yml", s, i, workers)
     (VAR / "receiver.env").write_text(
         f"WHATSAPP_VERIFY_TOKEN={s['verify_token']}\nWHATSAPP_APP_SECRET={s['app_secret']}\n"
         f"RECEIVER_INTERNAL_TOKEN={s['internal_token']}\n", encoding="utf-8")
