@@ -311,17 +311,18 @@ def queue_position(session: Session, request: ConsultRequest) -> int:
     return int(ahead) + 1
 
 
-def doctors_online(session: Session, languages: Iterable[str], now: Optional[datetime] = None) -> int:
-    """Verified doctors switched on, within their weekly hours, speaking one of ``languages``."""
+def doctors_online(session: Session, languages: Optional[Iterable[str]] = None,
+                   now: Optional[datetime] = None) -> int:
+    """Verified doctors switched on, within their weekly hours (speaking one of ``languages``, if given)."""
     from telehealth.matching import available_now  # the one definition of "available now"
 
     now = _now(now)
-    rows = session.execute(
-        select(Doctor.timezone, Doctor.weekly_availability).where(
-            Doctor.status == "verified", Doctor.available.is_(True),
-            Doctor.id.in_(select(DoctorLanguage.doctor_id).where(DoctorLanguage.locale.in_(list(languages)))),
-        )
-    ).all()
+    query = select(Doctor.timezone, Doctor.weekly_availability).where(
+        Doctor.status == "verified", Doctor.available.is_(True))
+    if languages is not None:
+        query = query.where(
+            Doctor.id.in_(select(DoctorLanguage.doctor_id).where(DoctorLanguage.locale.in_(list(languages)))))
+    rows = session.execute(query).all()
     return sum(1 for tz, weekly in rows if available_now(weekly, tz, now))
 
 

@@ -30,7 +30,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from telehealth.consults import (
-    OFFERED, QUEUED, WAITING, doctor_language, fallback_languages, log_event, offered_doctor_ids, transition,
+    OFFERED, QUEUED, WAITING, doctor_language, doctors_online, fallback_languages, log_event, offered_doctor_ids,
+    transition,
 )
 from telehealth.db import ConsultOffer, ConsultRequest, Doctor, DoctorLanguage
 
@@ -229,12 +230,7 @@ def queue_health(session: Session, now: Optional[datetime] = None) -> QueueHealt
     ).scalar_one_or_none()
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=timezone.utc)
-    online = sum(
-        1 for tz_name, weekly in session.execute(
-            select(Doctor.timezone, Doctor.weekly_availability)
-            .where(Doctor.status == "verified", Doctor.available.is_(True))
-        ) if available_now(weekly, tz_name, now)
-    )
+    online = doctors_online(session, None, now)
     by_status = dict(session.execute(select(Doctor.status, func.count()).group_by(Doctor.status)).all())
     return QueueHealth(
         waiting=waiting,

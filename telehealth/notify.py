@@ -21,11 +21,9 @@ from telehealth.i18n import catalogs, message, portal_text, term
 from telehealth.phones import digits, display
 from telehealth.privacy import decrypt
 from telehealth.whatsapp import store
-from telehealth.whatsapp.cloud_api import message_bodies, template_body
+from telehealth.whatsapp.cloud_api import LIST_LABEL, message_bodies, template_body
 
 WINDOW = timedelta(hours=24)
-#: The label of a list's button (as in the connector): a symbol, the same in every language.
-LIST_LABEL = "☰"
 
 #: response or portal key -> (template name, parameters in order). Register these in Meta's
 #: WhatsApp Manager (category UTILITY) with the same wording as the response.

@@ -139,6 +139,22 @@ async def test_a_faq_question_mid_form_is_left_to_the_rules():
 
 # ----- the request ----------------------------------------------------------------------------
 
+async def consult_awaiting_feedback(email: str, whatsapp: str) -> None:
+    """The patient's request, accepted by a verified doctor, completed, the feedback question sent."""
+    from telehealth import notify
+
+    with session_scope() as s:
+        doctor = doctors.register(s, doctors.Registration(
+            email=email, password="a long password", name="Dr F", registration_number="2-P",
+            council="PMDC", gender="male", languages=["ur"], whatsapp_number=whatsapp, phone_number=whatsapp))
+        doctor.status, doctor.available = "verified", True
+    await run(ActionSubmitConsult(), tracker(slots=FILLED))
+    with session_scope() as s:
+        request = consults.open_request_for(s, patient_ref(WA_ID))
+        consults.accept(s, request.id, doctor.id)
+        notify.ask_feedback(s, consults.complete(s, request.id, doctor.id, "advice_given"))
+
+
 FILLED = {"callback_choice": "this_number", "call_type": "phone_call", "doctor_gender": "female"}
 
 
@@ -222,19 +238,7 @@ async def test_keep_waiting_or_close_after_the_service_level():
 
 
 async def test_feedback_buttons_record_the_rating():
-    with session_scope() as s:
-        doctor = doctors.register(s, doctors.Registration(
-            email="f@example.org", password="a long password", name="Dr F", registration_number="2-P",
-            council="PMDC", gender="male", languages=["ur"], whatsapp_number="03005557777",
-            phone_number="03005557777"))
-        doctor.status, doctor.available = "verified", True
-    await run(ActionSubmitConsult(), tracker(slots=FILLED))
-    from telehealth import notify
-
-    with session_scope() as s:
-        request = consults.open_request_for(s, patient_ref(WA_ID))
-        consults.accept(s, request.id, doctor.id)
-        notify.ask_feedback(s, consults.complete(s, request.id, doctor.id, "advice_given"))
+    await consult_awaiting_feedback("f@example.org", "03005557777")
     rated = tracker('/consult_feedback{"rating":"4"}', "consult_feedback")
     rated.latest_message["entities"] = [{"entity": "rating", "value": "4"}]
     events, messages = await run(ActionConsultFeedback(), rated)
@@ -276,20 +280,8 @@ async def test_a_bare_number_after_the_feedback_question_is_a_rating_unless_a_me
 
     from rasa_sdk.events import FollowupAction
 
-    from telehealth import notify
-
-    with session_scope() as s:
-        doctor = doctors.register(s, doctors.Registration(
-            email="g@example.org", password="a long password", name="Dr G", registration_number="3-P",
-            council="PMDC", gender="male", languages=["ur"], whatsapp_number="03005558888",
-            phone_number="03005558888"))
-        doctor.status, doctor.available = "verified", True
-    await run(ActionSubmitConsult(), tracker(slots=FILLED))
     menu_before = {"event": "slot", "name": "menu", "value": "main", "timestamp": _time.time() - 60}
-    with session_scope() as s:
-        request = consults.open_request_for(s, patient_ref(WA_ID))
-        consults.accept(s, request.id, doctor.id)
-        notify.ask_feedback(s, consults.complete(s, request.id, doctor.id, "advice_given"))
+    await consult_awaiting_feedback("g@example.org", "03005558888")
     typed = tracker("4", "select_option", option=4)
     typed.events.insert(0, menu_before)
     events, messages = await run(ActionSelectOption(), typed)
@@ -307,19 +299,7 @@ async def test_a_menu_shown_after_the_feedback_question_wins():
 
     from rasa_sdk.events import FollowupAction
 
-    from telehealth import notify
-
-    with session_scope() as s:
-        doctor = doctors.register(s, doctors.Registration(
-            email="h@example.org", password="a long password", name="Dr H", registration_number="4-P",
-            council="PMDC", gender="male", languages=["ur"], whatsapp_number="03005559999",
-            phone_number="03005559999"))
-        doctor.status, doctor.available = "verified", True
-    await run(ActionSubmitConsult(), tracker(slots=FILLED))
-    with session_scope() as s:
-        request = consults.open_request_for(s, patient_ref(WA_ID))
-        consults.accept(s, request.id, doctor.id)
-        notify.ask_feedback(s, consults.complete(s, request.id, doctor.id, "advice_given"))
+    await consult_awaiting_feedback("h@example.org", "03005559999")
     typed = tracker("2", "select_option", option=2, slots={"menu": "main"})
     typed.events.insert(0, {"event": "slot", "name": "menu", "value": "main", "timestamp": _time.time() + 5})
     events, _ = await run(ActionSelectOption(), typed)

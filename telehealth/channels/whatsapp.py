@@ -37,7 +37,9 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from telehealth.whatsapp import store
-from telehealth.whatsapp.cloud_api import MEDIA_KINDS, SIGNATURE_HEADER, Inbound, message_bodies, read_receipt_body
+from telehealth.whatsapp.cloud_api import (
+    LIST_LABEL, MEDIA_KINDS, SIGNATURE_HEADER, Inbound, message_bodies, read_receipt_body,
+)
 from telehealth.whatsapp.routing import shard_of
 from telehealth.whatsapp.sender import Sender
 from telehealth.whatsapp.webhook import INTERNAL_HEADER, accept
@@ -50,8 +52,6 @@ MAX_CONCURRENT_TURNS = 4
 #: How long a message whose processing fails (a service away) is retried before it is left for
 #: the next start; the turn may be repeated, so a reply can come twice, never not at all.
 RETRY_FOR_S = 300.0
-#: The label of the button that opens a list: a symbol, the same in every language.
-LIST_LABEL = "☰"
 
 
 def rasa_text(message: Inbound) -> Optional[str]:

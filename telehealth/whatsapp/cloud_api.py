@@ -212,6 +212,10 @@ def text_body(to: str, text: str) -> Dict[str, Any]:
     }
 
 
+#: The label of the button that opens a list: a symbol, the same in every language.
+LIST_LABEL = "☰"
+
+
 def buttons_body(to: str, text: str, buttons: List[Dict[str, str]], list_label: str = "Choose") -> Dict[str, Any]:
     """Rasa buttons as reply buttons (up to 3) or as a list (up to 10 rows)."""
     interactive: Dict[str, Any]
