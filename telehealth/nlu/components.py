@@ -29,6 +29,7 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from telehealth import rasa_runtime  # noqa: F401  (removes repeated work in the Rasa server; see there)
 from telehealth.text import dominant_script, normalize
 
 logger = logging.getLogger(__name__)
