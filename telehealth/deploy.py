@@ -51,6 +51,10 @@ def _require(env: Dict[str, str], *names: str) -> str:
     raise ConfigurationError(f"the production profile needs {' or '.join(names)}")
 
 
+#: Rasa's SQL tracker store, keeping the trackers of recent conversations (telehealth/tracker_store.py).
+TRACKER_STORE = "telehealth.tracker_store.CachedSQLTrackerStore"
+
+
 def tracker_store(url: str) -> Dict[str, Any]:
     """Rasa's SQLTrackerStore settings from a SQLAlchemy URL (postgresql[+driver]://user:pw@host:port/db)."""
     parts = urlsplit(url)
@@ -58,7 +62,7 @@ def tracker_store(url: str) -> Dict[str, Any]:
     if scheme not in ("postgresql", "postgres"):
         raise ConfigurationError(f"TRACKER_DB_URL must be a PostgreSQL URL, not {parts.scheme!r}")
     settings: Dict[str, Any] = {
-        "type": "SQL", "dialect": "postgresql", "url": parts.hostname or "localhost",
+        "type": TRACKER_STORE, "dialect": "postgresql", "url": parts.hostname or "localhost",
         "port": parts.port or 5432, "db": (parts.path or "/").lstrip("/") or "rasa",
     }
     if parts.username:
@@ -99,7 +103,7 @@ def endpoints(env: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     action_url = env.get("ACTION_SERVER_URL") or f"http://localhost:{env.get('ACTION_PORT', '5055')}/webhook"
     doc: Dict[str, Any] = {"action_endpoint": {"url": action_url}}
     if profile(env) == EMBEDDED:
-        doc["tracker_store"] = {"type": "SQL", "dialect": "sqlite", "db": "var/tracker.db"}
+        doc["tracker_store"] = {"type": TRACKER_STORE, "dialect": "sqlite", "db": "var/tracker.db"}
         return doc
     doc["tracker_store"] = tracker_store(_require(env, "TRACKER_DB_URL", "DATABASE_URL"))
     doc["lock_store"] = lock_store(_require(env, "REDIS_URL"))

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from telehealth import deploy
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -67,7 +69,7 @@ def bot():
     action_port, rasa_port, standin_port = _free_port(), _free_port(), _free_port()
     (work / "endpoints.yml").write_text(
         f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n"
-        f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {work / 'tracker.db'}\n",
+        f"tracker_store:\n  type: {deploy.TRACKER_STORE}\n  dialect: sqlite\n  db: {work / 'tracker.db'}\n",
         encoding="utf-8",
     )
     whatsapp = WhatsApp(f"http://127.0.0.1:{standin_port}", "")

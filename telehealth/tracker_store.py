@@ -1,0 +1,123 @@
+"""Rasa's SQL tracker store without its repeated work per turn (issue 6: profiling a turn).
+
+Rasa's ``SQLTrackerStore`` reads and replays the whole conversation session from the database on
+every message, and, with an event broker configured, reads and replays it a second time in
+``save`` only to find which events are new. Profiled under load on PostgreSQL, those two reads
+were about half of a worker's time per turn.
+
+``CachedSQLTrackerStore`` is the same store (same tables, same rows, same event broker messages)
+that also keeps the trackers it last saved or read, for the most recent ``cache_size``
+conversations (``TRACKER_CACHE_SIZE``, default 1000) of this process:
+
+- ``retrieve`` returns the kept tracker when the database holds nothing newer for that sender
+  (the highest event id, one indexed query) and the tracker was not changed since it was kept
+  (its event count). Anything else, such as a worker that took the user over while this one was
+  down, or a turn that failed after changing the tracker, reads the database as Rasa does.
+- ``save`` knows how many of the tracker's events are stored, so it publishes and inserts only
+  the new ones without reading the conversation again.
+
+Each user's messages go to one worker (``telehealth.whatsapp.routing``) and one message at a time
+(the channel's per-user queue and Rasa's lock store), so a kept tracker is not shared by two
+turns. A tracker that begins a new session after old events is not kept (the database returns
+only the new session, and so does the next ``retrieve``).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Optional, Text
+
+import sqlalchemy as sa
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.events import SessionStarted
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CACHE_SIZE = 1000
+
+
+@dataclass
+class _Kept:
+    tracker: DialogueStateTracker
+    events: int      # len(tracker.events) when kept: all of them are in the database
+    last_id: int     # the highest event id of the sender in the database when kept
+
+
+class CachedSQLTrackerStore(SQLTrackerStore):
+    def __init__(self, *args: Any, cache_size: Optional[int] = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        size = cache_size if cache_size is not None else os.environ.get("TRACKER_CACHE_SIZE") or DEFAULT_CACHE_SIZE
+        self.cache_size = max(0, int(size))
+        self._kept: "OrderedDict[str, _Kept]" = OrderedDict()
+        self.hits = self.misses = 0
+
+    # ----- the kept trackers ----------------------------------------------------------------
+    def _last_id(self, session: Any, sender_id: Text) -> int:
+        return session.query(sa.func.max(self.SQLEvent.id)).filter(self.SQLEvent.sender_id == sender_id).scalar() or 0
+
+    def _keep(self, sender_id: Text, tracker: DialogueStateTracker, last_id: int) -> None:
+        if not self.cache_size:
+            return
+        if any(isinstance(e, SessionStarted) for e in itertools.islice(tracker.events, 1, None)):
+            self._kept.pop(sender_id, None)  # an old session before the new one: the database has only the new
+            return
+        self._kept[sender_id] = _Kept(tracker, len(tracker.events), last_id)
+        self._kept.move_to_end(sender_id)
+        while len(self._kept) > self.cache_size:
+            self._kept.popitem(last=False)
+
+    def _valid(self, sender_id: Text, session: Any) -> Optional[_Kept]:
+        kept = self._kept.get(sender_id)
+        if kept is None or len(kept.tracker.events) != kept.events or self._last_id(session, sender_id) != kept.last_id:
+            self._kept.pop(sender_id, None)
+            return None
+        self._kept.move_to_end(sender_id)
+        return kept
+
+    # ----- TrackerStore ---------------------------------------------------------------------
+    async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
+        with self.session_scope() as session:
+            kept = self._valid(sender_id, session)
+            if kept is not None:
+                self.hits += 1
+                return kept.tracker
+            self.misses += 1
+            last_id = self._last_id(session, sender_id)
+        tracker = await super().retrieve(sender_id)
+        if tracker is not None:
+            self._keep(sender_id, tracker, last_id)
+        return tracker
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Rasa's save (publish the new events, then insert them), counting the stored events from
+        the kept tracker instead of reading the conversation twice."""
+        sender_id = tracker.sender_id
+        with self.session_scope() as session:
+            kept = self._kept.get(sender_id)
+            if (kept is not None and kept.tracker is tracker
+                    and self._last_id(session, sender_id) == kept.last_id):
+                stored = kept.events
+            else:
+                stored = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).count()
+            new_events = list(itertools.islice(tracker.events, stored, None))
+            if self.event_broker is not None:
+                await self._stream_new_events(self.event_broker, new_events, sender_id)
+            rows = []
+            for event in new_events:
+                data = event.as_dict()
+                rows.append(self.SQLEvent(
+                    sender_id=sender_id, type_name=event.type_name, timestamp=data.get("timestamp"),
+                    intent_name=data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+                    action_name=data.get("name"), data=json.dumps(data)))
+            session.add_all(rows)
+            session.flush()  # assigns the ids (read here, before the commit expires the rows)
+            last_id = max((row.id for row in rows), default=0) or self._last_id(session, sender_id)
+            session.commit()
+        self._keep(sender_id, tracker, last_id)
+        logger.debug("Tracker with sender_id '%s' stored to database", sender_id)

@@ -1,0 +1,163 @@
+"""CachedSQLTrackerStore (telehealth/tracker_store.py) against Rasa's own SQLTrackerStore on the
+same database: the same trackers come back, the same rows are stored, the same events are
+published, and whatever the kept tracker cannot know is read from the database."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Dict, List
+
+import pytest
+from rasa.core.brokers.broker import EventBroker
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, SlotSet, UserUttered
+
+from telehealth import deploy
+from telehealth.tracker_store import CachedSQLTrackerStore
+from tests.test_db import database_url  # noqa: F401  (the sqlite/postgresql fixture)
+
+DOMAIN = Domain.from_yaml("""
+version: "3.1"
+intents: [greet, report_symptoms]
+slots:
+  language: {type: text, influence_conversation: false, mappings: [{type: custom}]}
+  age: {type: float, influence_conversation: false, mappings: [{type: custom}]}
+responses:
+  utter_greet: [{text: hi}]
+""")
+
+
+class RecordingBroker(EventBroker):
+    """An event broker that keeps what it was given (RabbitMQ's own test: e2e/test_production_profile)."""
+
+    def __init__(self) -> None:
+        self.published: List[Dict[str, Any]] = []
+
+    def publish(self, event: Dict[str, Any]) -> None:
+        self.published.append(event)
+
+
+def settings(url: str) -> Dict[str, Any]:
+    if url.startswith("sqlite"):
+        return {"dialect": "sqlite", "db": url.split("sqlite:///", 1)[1].replace("app.db", "tracker.db")}
+    kwargs = deploy.tracker_store(url)
+    kwargs.pop("type")
+    return {**kwargs, "host": kwargs.pop("url")}
+
+
+@pytest.fixture
+def stores(database_url):  # noqa: F811
+    made = []
+
+    def make(cls=CachedSQLTrackerStore, **extra):
+        store = cls(domain=DOMAIN, event_broker=RecordingBroker(), **settings(database_url), **extra)
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
+        store.engine.dispose()
+
+
+def run(coro):
+    return asyncio.get_event_loop_policy().new_event_loop().run_until_complete(coro)
+
+
+def turn(tracker, text: str, age: float) -> None:
+    """What a turn appends: the user's message, an action, a slot, a bot message, listen."""
+    tracker.update(UserUttered(text, {"name": "report_symptoms", "confidence": 0.9}))
+    tracker.update(ActionExecuted("action_screening"))
+    tracker.update(SlotSet("age", age))
+    tracker.update(BotUttered("noted"))
+    tracker.update(ActionExecuted("action_listen"))
+
+
+def dialogue(tracker) -> List[Dict[str, Any]]:
+    return [{k: v for k, v in e.as_dict().items() if k != "timestamp"} for e in tracker.events]
+
+
+def test_the_same_trackers_rows_and_broker_messages_as_rasa(stores):
+    ours, rasas = stores(), stores(SQLTrackerStore)
+    for store, sender in ((ours, "a"), (rasas, "b")):
+        tracker = run(store.get_or_create_tracker(sender))
+        for i in range(3):
+            tracker = run(store.retrieve(sender))
+            turn(tracker, f"message {i}", 30 + i)
+            run(store.save(tracker))
+    plain = rasas  # Rasa's store reads both conversations from the database
+    assert dialogue(run(plain.retrieve("a"))) == dialogue(run(plain.retrieve("b")))
+    assert dialogue(run(ours.retrieve("a"))) == dialogue(run(plain.retrieve("a")))
+    strip = lambda published: [{k: v for k, v in e.items() if k not in ("timestamp", "sender_id")}  # noqa: E731
+                               for e in published]
+    assert strip(ours.event_broker.published) == strip(rasas.event_broker.published)
+    assert len(ours.event_broker.published) == len(run(plain.retrieve("a")).events)
+    assert run(ours.retrieve("a")).get_slot("age") == 32
+
+
+def test_a_kept_tracker_is_returned_without_reading_the_conversation(stores):
+    store = stores()
+    tracker = run(store.get_or_create_tracker("u"))
+    turn(tracker, "hello", 40)
+    run(store.save(tracker))
+    hits = store.hits
+    again = run(store.retrieve("u"))
+    assert again is tracker and store.hits == hits + 1
+
+
+def test_another_worker_s_events_are_read_from_the_database(stores):
+    here, there = stores(), stores()
+    tracker = run(here.get_or_create_tracker("moved"))
+    turn(tracker, "first", 20)
+    run(here.save(tracker))
+    # this worker was down; the user's next message went to the other worker
+    other = run(there.retrieve("moved"))
+    turn(other, "second", 21)
+    run(there.save(other))
+    back = run(here.retrieve("moved"))
+    assert back is not tracker
+    assert [e.text for e in back.events if isinstance(e, UserUttered)] == ["first", "second"]
+    assert back.get_slot("age") == 21
+    # and saving here after that stores only the new events
+    turn(back, "third", 22)
+    run(here.save(back))
+    texts = [e.text for e in run(there.retrieve("moved")).events if isinstance(e, UserUttered)]
+    assert texts == ["first", "second", "third"]
+
+
+def test_a_turn_that_failed_before_saving_is_not_remembered(stores):
+    store = stores()
+    tracker = run(store.get_or_create_tracker("f"))
+    turn(tracker, "saved", 50)
+    run(store.save(tracker))
+    turn(tracker, "never saved", 51)  # the action server was down: Rasa does not save
+    fresh = run(store.retrieve("f"))
+    assert [e.text for e in fresh.events if isinstance(e, UserUttered)] == ["saved"]
+    assert fresh.get_slot("age") == 50
+
+
+def test_a_new_session_is_stored_and_read_like_rasa_does(stores):
+    store = stores()
+    tracker = run(store.get_or_create_tracker("s"))
+    turn(tracker, "old session", 60)
+    run(store.save(tracker))
+    tracker = run(store.retrieve("s"))
+    tracker.update(ActionExecuted("action_session_start"))
+    tracker.update(SessionStarted())
+    tracker.update(SlotSet("language", "ur"))
+    tracker.update(ActionExecuted("action_listen"))
+    turn(tracker, "new session", 61)
+    run(store.save(tracker))
+    current = run(store.retrieve("s"))
+    assert [e.text for e in current.events if isinstance(e, UserUttered)] == ["new session"]
+    full = run(store.retrieve_full_tracker("s"))
+    assert [e.text for e in full.events if isinstance(e, UserUttered)] == ["old session", "new session"]
+
+
+def test_the_number_of_kept_trackers_is_bounded(stores):
+    store = stores(cache_size=2)
+    for sender in ("x", "y", "z"):
+        tracker = run(store.get_or_create_tracker(sender))
+        turn(tracker, sender, 1)
+        run(store.save(tracker))
+    assert list(store._kept) == ["y", "z"]
+    assert [e.text for e in run(store.retrieve("x")).events if isinstance(e, UserUttered)] == ["x"]
