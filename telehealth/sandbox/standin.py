@@ -15,7 +15,7 @@ replies, a location, a "voice note"), and every accepted bot message is followed
 ``sent`` and ``delivered`` status webhooks, and ``read`` once the page has shown it.
 
 Endpoints: ``POST /{version}/{phone_number_id}/messages`` (the API), and for tests and the chat
-page ``GET /_sandbox/messages[?to=…]``, ``DELETE /_sandbox/messages``, ``POST /_sandbox/failures``
+page ``GET /_sandbox/messages[?to=…]``, ``GET /_sandbox/wait?to=…&after=N`` (long poll), ``DELETE /_sandbox/messages``, ``POST /_sandbox/failures``
 ``{"rate": 0.3, "mode": "500" | "130429", "seed": 1}``.
 """
 from __future__ import annotations
@@ -42,7 +42,7 @@ def make_app(token: str, webhook_url: Optional[str] = None, app_secret: Optional
     app = web.Application()
     state: Dict[str, Any] = {"sent": [], "receipts": [], "failures": {"rate": 0.0, "mode": "500"},
                              "rng": random.Random(0), "ids": itertools.count(1), "user_ids": itertools.count(1),
-                             "tasks": set()}
+                             "tasks": set(), "by_to": {}, "arrived": asyncio.Condition()}
     app["state"] = state
 
     async def deliver(payload: Dict[str, Any]) -> int:
@@ -50,10 +50,11 @@ def make_app(token: str, webhook_url: Optional[str] = None, app_secret: Optional
         if not webhook_url or not app_secret:
             return 0
         body = dumps(payload)
-        async with ClientSession(timeout=ClientTimeout(total=30)) as session:
-            async with session.post(webhook_url, data=body, headers={
-                    "Content-Type": "application/json", SIGNATURE_HEADER: sign(body, app_secret)}) as resp:
-                return resp.status
+        if state.get("session") is None:  # one connection pool for all webhooks, as Meta keeps
+            state["session"] = ClientSession(timeout=ClientTimeout(total=30))
+        async with state["session"].post(webhook_url, data=body, headers={
+                "Content-Type": "application/json", SIGNATURE_HEADER: sign(body, app_secret)}) as resp:
+            return resp.status
 
     def envelope(value: Dict[str, Any]) -> Dict[str, Any]:
         return {"object": "whatsapp_business_account", "entry": [{"id": "SANDBOX", "changes": [{
@@ -103,6 +104,9 @@ def make_app(token: str, webhook_url: Optional[str] = None, app_secret: Optional
         record = {"id": wamid, "to": body["to"], "body": body, "time": time.time(), "status": "accepted",
                   "phone_number_id": request.match_info["phone_number_id"]}
         state["sent"].append(record)
+        state["by_to"].setdefault(record["to"], []).append(record)
+        async with state["arrived"]:
+            state["arrived"].notify_all()
         later(report_status(record, "sent", 0.05))
         later(report_status(record, "delivered", 0.3))
         return web.json_response({"messaging_product": "whatsapp",
@@ -111,8 +115,24 @@ def make_app(token: str, webhook_url: Optional[str] = None, app_secret: Optional
 
     async def list_sent(request: web.Request) -> web.Response:
         to = request.query.get("to")
-        sent: List[Dict[str, Any]] = [m for m in state["sent"] if to is None or m["to"] == to]
+        sent: List[Dict[str, Any]] = state["sent"] if to is None else state["by_to"].get(to, [])
         return web.json_response({"messages": sent, "receipts": state["receipts"]})
+
+    async def wait_sent(request: web.Request) -> web.Response:
+        """Long poll: the messages to ``to`` from index ``after`` on, once there are any (or
+        ``timeout`` seconds passed; then an empty list)."""
+        to, after = request.query["to"], int(request.query.get("after", 0))
+        timeout = float(request.query.get("timeout", 30))
+
+        def ready() -> bool:
+            return len(state["by_to"].get(to, [])) > after
+
+        try:
+            async with state["arrived"]:
+                await asyncio.wait_for(state["arrived"].wait_for(ready), timeout)
+        except asyncio.TimeoutError:
+            pass
+        return web.json_response({"messages": state["by_to"].get(to, [])[after:]})
 
     async def page(request: web.Request) -> web.Response:
         return web.Response(text=PAGE.read_text(encoding="utf-8"), content_type="text/html")
@@ -155,6 +175,7 @@ def make_app(token: str, webhook_url: Optional[str] = None, app_secret: Optional
 
     async def clear(request: web.Request) -> web.Response:
         state["sent"].clear()
+        state["by_to"].clear()
         state["receipts"].clear()
         return web.json_response({"ok": True})
 
@@ -164,8 +185,14 @@ def make_app(token: str, webhook_url: Optional[str] = None, app_secret: Optional
         state["rng"] = random.Random(data.get("seed", 0))
         return web.json_response(state["failures"])
 
+    async def close_session(app: web.Application) -> None:
+        if state.get("session") is not None:
+            await state["session"].close()
+
+    app.on_cleanup.append(close_session)
     app.router.add_post("/{version}/{phone_number_id}/messages", messages)
     app.router.add_get("/_sandbox/messages", list_sent)
+    app.router.add_get("/_sandbox/wait", wait_sent)
     app.router.add_delete("/_sandbox/messages", clear)
     app.router.add_post("/_sandbox/failures", failures)
     app.router.add_get("/", page)

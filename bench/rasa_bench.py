@@ -1,0 +1,660 @@
+"""Our stack beside stock Rasa, in one run (issue 6): `make bench`. Not part of `make test`.
+
+Ours: the production profile on this machine (telehealth/deploy.py): the webhook receiver routing
+each user to one of --workers Rasa workers (WhatsApp channel, PostgreSQL tracker store, Redis
+lock store, RabbitMQ event broker), the action server on PostgreSQL, and the Cloud API stand-in
+(telehealth/sandbox/standin.py), which records every reply and, like Meta, sends `sent` and
+`delivered` status webhooks back. `--ours embedded` runs `make run`'s single process instead.
+
+Stock: the same domain and training data trained with the configuration `rasa init` writes
+(rasa/cli/initial_project/config.yml: Rasa's default pipeline and policies), served by `rasa run`
+with the REST channel and Rasa's default (in-memory) stores, calling the same action server code.
+
+Simulated patients in all eight locales run the same conversation (greeting, language choice
+from the list, two free-text questions, a symptom check answered with buttons and typed numbers,
+a doctor request through the consult form, cancelling it): on WhatsApp as signed webhooks with
+button and list ids, on REST as text and button payloads. Phrases come from the held-out phrase
+bank (tests/phrases), which is not in the training data.
+
+Phases, each stack in turn (never both at once: one 2-core machine):
+1. NLU accuracy on every held-out phrase (/model/parse; intent, faq/<topic> for questions).
+2. Sustained throughput: --users patients in a closed loop (next message --think seconds after
+   the reply) for --seconds; completed turns/s, reply latency p50/p95/p99.
+3. Ours only, paced: turns started at --ratio x stock's sustained turns/s (open loop over a
+   population of patients) for --seconds: reply latency at that load, and the acknowledgement
+   latency of every webhook (target p99 <= 50 ms).
+Memory: the peak resident set (VmHWM) of every process of each stack.
+
+A turn's reply latency is from sending the message to the last message of the bot's answer
+(WhatsApp: the stand-in's receive time of the last message before the answer went quiet for
+--settle seconds; REST: the HTTP response). Results: printed, and var/bench/report.json.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import aiohttp
+import requests
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from telehealth import deploy  # noqa: E402
+from telehealth.i18n import LOCALES  # noqa: E402
+from telehealth.whatsapp.cloud_api import SIGNATURE_HEADER, dumps, sign  # noqa: E402
+
+BIN = Path(sys.executable).parent
+WORK = ROOT / "var" / "bench"
+URDU_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+FALLBACK_LOCALES = ("pa", "ps", "sd", "bal", "ks")  # the consult form asks whether ur/en may call
+KEYS = {"PATIENT_ID_KEY": "bench-patient-key", "DATA_ENCRYPTION_KEY": "kWh8Qw3v0j7m4YV1zC0pG1o1y3m0f5m4r7n2k9d6s8A="}
+SECRETS = {"verify_token": "bench-verify", "app_secret": "bench-app-secret", "access_token": "bench-token",
+           "phone_number_id": "100000000000777", "internal_token": "bench-internal"}
+
+
+def load_phrases() -> Dict[str, Dict[str, List[str]]]:
+    out = {}
+    for path in sorted((ROOT / "tests" / "phrases").glob("*.yml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        out[data["locale"]] = data["phrases"]
+    return out
+
+
+PHRASES = load_phrases()
+TRACE: Optional[str] = None
+
+
+# ----- the conversation ---------------------------------------------------------------------
+@dataclass
+class Step:
+    """What the patient sends: ``text``; or ``choice`` (a button or list row of the bot's last
+    message, by position; ``text`` when the message offered none); or ``payload`` (a tap whose id
+    the patient's screen already shows, such as a language row)."""
+    text: str = ""
+    choice: Optional[int] = None
+    payload: Optional[str] = None
+
+
+def conversation(locale: str, n: int) -> List[Step]:
+    p = PHRASES[locale]
+    pick = lambda key: p[key][n % len(p[key])]  # noqa: E731
+    num = lambda v: str(v) if locale in ("en", "ur-Latn") else str(v).translate(URDU_DIGITS)  # noqa: E731
+    steps = [
+        Step(pick("greet")),
+        Step(payload=f'/choose_language{{"language":"{locale}"}}'),
+        Step(pick("faq/spread")),
+        Step(pick("faq/vaccine")),
+        Step(pick("start_screening")),
+        Step(pick("deny"), choice=1),           # danger signs: no
+        Step(num(1), choice=0),                 # for me
+        Step(num(34)),                          # age
+        Step(pick("affirm"), choice=0),         # fever
+        Step(pick("affirm"), choice=0),         # cough
+        Step(pick("deny"), choice=1),           # sore throat
+        Step(pick("deny"), choice=1),           # breathing
+        Step(pick("deny"), choice=1),           # taste or smell
+        Step(num(0)),                           # other symptoms: none
+        Step(num(3)),                           # days
+        Step(num(2), choice=1),                 # contact: no
+        Step(num(0)),                           # comorbidities: none -> result
+        Step(pick("request_doctor"), choice=0),  # talk to a doctor
+        Step(pick("affirm"), choice=0),         # the doctor may see the answers
+        Step(num(1), choice=0),                 # call this number
+        Step(num(1), choice=0),                 # WhatsApp call
+        Step(num(3), choice=2),                 # no gender preference
+    ]
+    if locale in FALLBACK_LOCALES:
+        steps.append(Step(pick("affirm"), choice=0))  # an Urdu or English speaker may call
+    steps += [Step(pick("cancel_consult")), Step(pick("goodbye"))]
+    return steps
+
+
+def text_whatsapp(body: Dict[str, Any]) -> str:
+    if body.get("type") == "text":
+        return body["text"]["body"]
+    if body.get("type") == "interactive":
+        return body["interactive"]["body"]["text"]
+    return body.get("type", "?")
+
+
+def choices_whatsapp(body: Dict[str, Any]) -> List[str]:
+    interactive = body.get("interactive") or {}
+    action = interactive.get("action") or {}
+    if interactive.get("type") == "button":
+        return [b["reply"]["id"] for b in action.get("buttons", [])]
+    if interactive.get("type") == "list":
+        return [row["id"] for section in action.get("sections", []) for row in section.get("rows", [])]
+    return []
+
+
+# ----- measurements -------------------------------------------------------------------------
+def percentiles(values: List[float]) -> Dict[str, float]:
+    if not values:
+        return {"n": 0}
+    values = sorted(values)
+    pick = lambda q: values[min(len(values) - 1, int(round(q * (len(values) - 1))))]  # noqa: E731
+    return {"n": len(values), "p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99), "max": values[-1],
+            "mean": statistics.fmean(values)}
+
+
+@dataclass
+class Tally:
+    started: float = field(default_factory=time.perf_counter)
+    window: Tuple[float, float] = (0.0, float("inf"))
+    latencies: List[float] = field(default_factory=list)
+    acks: List[float] = field(default_factory=list)
+    turns: int = 0
+    unanswered: int = 0
+    errors: Dict[str, int] = field(default_factory=dict)
+    conversations: int = 0
+    results_reached: int = 0
+    trace: Optional[str] = None
+
+    def turn(self, done_at: float, latency: float) -> None:
+        if self.window[0] <= done_at <= self.window[1]:
+            self.turns += 1
+            self.latencies.append(latency)
+
+    def error(self, exc: BaseException) -> None:
+        name = type(exc).__name__
+        self.errors[name] = self.errors.get(name, 0) + 1
+
+
+# ----- clients ------------------------------------------------------------------------------
+class WhatsAppPatient:
+    """One patient on WhatsApp: signed webhooks in, replies read back from the stand-in."""
+
+    def __init__(self, session: aiohttp.ClientSession, webhook: str, standin: str, wa_id: str, settle: float) -> None:
+        self.session, self.webhook, self.standin, self.wa_id, self.settle = session, webhook, standin, wa_id, settle
+        self.seen = 0
+        self.choices: List[str] = []
+
+    async def _post(self, message: Dict[str, Any]) -> float:
+        message = {"from": self.wa_id, "id": f"wamid.bench.{uuid.uuid4().hex}", "timestamp": str(int(time.time())),
+                   **message}
+        payload = {"object": "whatsapp_business_account", "entry": [{"id": "BENCH", "changes": [{
+            "field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "0", "phone_number_id": SECRETS["phone_number_id"]},
+                "contacts": [{"profile": {"name": "bench"}, "wa_id": self.wa_id}], "messages": [message]}}]}]}
+        body = dumps(payload)
+        start = time.perf_counter()
+        async with self.session.post(self.webhook, data=body, headers={
+                "Content-Type": "application/json", SIGNATURE_HEADER: sign(body, SECRETS["app_secret"])}) as resp:
+            await resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"webhook answered {resp.status}")
+        return time.perf_counter() - start
+
+    async def _wait(self, timeout: float) -> List[Dict[str, Any]]:
+        async with self.session.get(f"{self.standin}/_sandbox/wait", params={
+                "to": self.wa_id, "after": str(self.seen), "timeout": str(timeout)},
+                timeout=aiohttp.ClientTimeout(total=timeout + 30)) as resp:
+            messages = (await resp.json())["messages"]
+        self.seen += len(messages)
+        return messages
+
+    async def send(self, step: Step, timeout: float) -> Tuple[float, Optional[float]]:
+        """(acknowledgement seconds, reply latency seconds or None when no reply came)."""
+        if step.payload or (step.choice is not None and step.choice < len(self.choices)):
+            reply_id = step.payload or self.choices[step.choice]
+            kind = "list_reply" if reply_id.startswith("/choose_language") else "button_reply"
+            message = {"type": "interactive", "interactive": {"type": kind, kind: {"id": reply_id, "title": "x"}}}
+        else:
+            message = {"type": "text", "text": {"body": step.text}}
+        sent_at = time.time()
+        ack = await self._post(message)
+        replies = await self._wait(timeout)
+        if not replies:
+            return ack, None
+        while True:  # the rest of the answer: until it has been quiet for `settle` seconds
+            more = await self._wait(self.settle)
+            if not more:
+                break
+            replies += more
+        with_choices = [choices_whatsapp(m["body"]) for m in replies]
+        self.choices = next((c for c in reversed(with_choices) if c), [])
+        self.last_texts = [text_whatsapp(m["body"]) + (f" [{len(c)} choices]" if c else "")
+                           for m, c in zip(replies, with_choices)]
+        return ack, max(0.0, replies[-1]["time"] - sent_at)
+
+
+class RestPatient:
+    """One patient on stock Rasa's REST channel (the reply is the HTTP response)."""
+
+    def __init__(self, session: aiohttp.ClientSession, url: str, sender: str, settle: float) -> None:
+        self.session, self.url, self.sender = session, url, sender
+        self.choices: List[str] = []
+
+    async def send(self, step: Step, timeout: float) -> Tuple[float, Optional[float]]:
+        if step.payload or (step.choice is not None and step.choice < len(self.choices)):
+            text = step.payload or self.choices[step.choice]
+        else:
+            text = step.text
+        start = time.perf_counter()
+        async with self.session.post(self.url, json={"sender": self.sender, "message": text},
+                                     timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+            replies = await resp.json()
+        elapsed = time.perf_counter() - start
+        if not replies:
+            return elapsed, None
+        with_choices = [[b["payload"] for b in m.get("buttons") or []] for m in replies]
+        self.choices = next((c for c in reversed(with_choices) if c), [])
+        self.last_texts = [(m.get("text") or "") + (f" [{len(c)} choices]" if c else "")
+                           for m, c in zip(replies, with_choices)]
+        return elapsed, elapsed
+
+
+# ----- processes ----------------------------------------------------------------------------
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen, log: Path, seconds: float = 300) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[:3]} exited early; see {log}:\n{log.read_text(errors='replace')[-2000:]}")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    raise RuntimeError(f"{url} did not come up; see {log}")
+
+
+class Processes:
+    def __init__(self, work: Path, env: Dict[str, str]) -> None:
+        self.work, self.env = work, env
+        self.procs: Dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, args: List[str]) -> subprocess.Popen:
+        log = self.work / f"{name}.log"
+        proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        self.procs[name] = proc
+        return proc
+
+    def wait(self, name: str, url: str) -> None:
+        wait_http(url, self.procs[name], self.work / f"{name}.log")
+
+    def peak_memory_mb(self) -> Dict[str, float]:
+        """Peak resident set of each process (with its children), in MB."""
+        out = {}
+        for name, proc in self.procs.items():
+            total = 0
+            for pid in [proc.pid, *_children(proc.pid)]:
+                try:
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                        if line.startswith("VmHWM:"):
+                            total += int(line.split()[1])
+                except OSError:
+                    pass
+            out[name] = round(total / 1024, 1)
+        return out
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _children(pid: int) -> List[int]:
+    try:
+        direct = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+    return direct + [g for c in direct for g in _children(c)]
+
+
+def newest_model(folder: Path) -> Path:
+    models = sorted(folder.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    if not models:
+        raise SystemExit(f"no model in {folder}: run `make train`")
+    return models[-1]
+
+
+def train_stock() -> Path:
+    """The same domain and data with the configuration `rasa init` writes (Rasa skips training
+    when nothing changed since the last stock model)."""
+    import rasa
+
+    folder = WORK / "stock"
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(Path(rasa.__file__).parent / "cli" / "initial_project" / "config.yml", folder / "config.yml")
+    subprocess.run([str(BIN / "rasa"), "train", "--config", str(folder / "config.yml"), "--domain", "domain.yml",
+                    "--data", "data", "--out", str(folder / "models"), "--num-threads", "2"],
+                   cwd=ROOT, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return newest_model(folder / "models")
+
+
+@dataclass
+class Stack:
+    name: str
+    processes: Processes
+    rasa_urls: List[str]           # for /model/parse
+    patient: Any                   # factory(session, sender) -> patient
+    rasa_process_names: List[str]
+
+
+def start_ours(profile: str, workers: int, services: Dict[str, str]) -> Stack:
+    work = WORK / "ours"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    action_port, standin_port, receiver_port = free_port(), free_port(), free_port()
+    env = {**os.environ, **KEYS, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3",
+           "TELEHEALTH_PROFILE": profile, "ACTION_SERVER_URL": f"http://127.0.0.1:{action_port}/webhook",
+           "WHATSAPP_VERIFY_TOKEN": SECRETS["verify_token"], "WHATSAPP_APP_SECRET": SECRETS["app_secret"],
+           "RECEIVER_INTERNAL_TOKEN": SECRETS["internal_token"]}
+    if profile == "production":
+        env.update(services)
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{work / 'app.db'}"
+    endpoints = deploy.write_endpoints(work / "endpoints.yml", env)
+    if profile == "embedded":  # the embedded tracker store, in the bench's own folder
+        text = endpoints.read_text().replace("db: var/tracker.db", f"db: {work / 'tracker.db'}")
+        endpoints.write_text(text)
+    model = newest_model(ROOT / "models")
+    ports = [free_port() for _ in range(workers)] if profile == "production" else [receiver_port]
+    values = {**SECRETS, "api_url": f"http://127.0.0.1:{standin_port}/v21.0"}
+    webhook = (f"http://127.0.0.1:{receiver_port}/webhooks/whatsapp/webhook")
+    procs = Processes(work, env)
+    procs.start("standin", [str(BIN / "python"), "-m", "telehealth.sandbox.standin", "--port", str(standin_port),
+                            "--token", SECRETS["access_token"], "--app-secret", SECRETS["app_secret"],
+                            "--phone-number-id", SECRETS["phone_number_id"], "--webhook-url", webhook])
+    procs.start("actions", [str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(action_port)])
+    names = []
+    for i, port in enumerate(ports):
+        creds = deploy.write_credentials(work / f"credentials-{i}.yml", values,
+                                         *((i, workers) if profile == "production" else ()))
+        names.append(f"rasa-{i}")
+        procs.start(names[-1], [str(BIN / "rasa"), "run", "--enable-api", "--port", str(port), "--model", str(model),
+                                "--endpoints", str(endpoints), "--credentials", str(creds)])
+    procs.wait("actions", f"http://127.0.0.1:{action_port}/health")
+    for name, port in zip(names, ports):
+        procs.wait(name, f"http://127.0.0.1:{port}/status")
+    if profile == "production":
+        procs.start("receiver", [str(BIN / "python"), "-m", "telehealth.receiver", "--host", "127.0.0.1",
+                                 "--port", str(receiver_port),
+                                 "--workers", ",".join(f"http://127.0.0.1:{p}" for p in ports)])
+        procs.wait("receiver", f"http://127.0.0.1:{receiver_port}/status")
+    procs.wait("standin", f"http://127.0.0.1:{standin_port}/_sandbox/messages")
+    standin = f"http://127.0.0.1:{standin_port}"
+
+    def patient(session, sender, settle):
+        return WhatsAppPatient(session, webhook, standin, sender, settle)
+
+    return Stack(f"ours ({profile}, {len(ports)} Rasa process{'es' if len(ports) > 1 else ''})", procs,
+                 [f"http://127.0.0.1:{p}" for p in ports], patient, names)
+
+
+def start_stock(model: Path) -> Stack:
+    work = WORK / "stock-run"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    action_port, rasa_port = free_port(), free_port()
+    (work / "endpoints.yml").write_text(f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n")
+    (work / "credentials.yml").write_text("rest:\n")
+    env = {**os.environ, **KEYS, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3",
+           "DATABASE_URL": f"sqlite:///{work / 'app.db'}"}
+    procs = Processes(work, env)
+    procs.start("actions", [str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(action_port)])
+    procs.start("rasa-0", [str(BIN / "rasa"), "run", "--enable-api", "--port", str(rasa_port), "--model", str(model),
+                           "--endpoints", str(work / "endpoints.yml"), "--credentials", str(work / "credentials.yml")])
+    procs.wait("actions", f"http://127.0.0.1:{action_port}/health")
+    procs.wait("rasa-0", f"http://127.0.0.1:{rasa_port}/status")
+    url = f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook"
+
+    def patient(session, sender, settle):
+        return RestPatient(session, url, sender, settle)
+
+    return Stack("stock Rasa (rasa init config, REST channel)", procs, [f"http://127.0.0.1:{rasa_port}"], patient,
+                 ["rasa-0"])
+
+
+# ----- phases -------------------------------------------------------------------------------
+def full_label(parse: Dict[str, Any]) -> Optional[str]:
+    intent = (parse.get("intent") or {}).get("name")
+    if intent == "faq":
+        return ((parse.get("response_selector") or {}).get("faq", {}).get("response", {})
+                .get("intent_response_key") or "faq")
+    return intent
+
+
+def nlu_accuracy(url: str) -> Dict[str, Any]:
+    per_locale = {}
+    total = correct = 0
+    with requests.Session() as http:
+        for locale in LOCALES:
+            n = ok = 0
+            for intent, texts in PHRASES[locale].items():
+                for text in texts:
+                    parse = http.post(f"{url}/model/parse", json={"text": text}, timeout=60).json()
+                    n += 1
+                    ok += full_label(parse) == intent
+            per_locale[locale] = round(ok / n, 3)
+            total, correct = total + n, correct + ok
+    return {"overall": round(correct / total, 3), "phrases": total, "per_locale": per_locale}
+
+
+async def run_patient(stack: Stack, session, tally: Tally, sender: str, locale: str, n: int, settle: float,
+                      think: float, stop_at: float, gate: Optional[asyncio.Queue] = None) -> None:
+    patient = stack.patient(session, sender, settle)
+    steps = conversation(locale, n)
+    tally.conversations += 1
+    for i, step in enumerate(steps):
+        if time.perf_counter() >= stop_at:
+            return
+        if gate is not None:
+            await gate.get()
+        sent = step.payload or (f"choice {step.choice}" if step.choice is not None and step.choice < len(patient.choices)
+                                else step.text)
+        try:
+            ack, latency = await patient.send(step, timeout=120)
+        except Exception as exc:  # noqa: BLE001 - counted and reported
+            tally.error(exc)
+            return
+        if isinstance(patient, WhatsAppPatient):
+            tally.acks.append(ack)
+        if latency is None:
+            tally.unanswered += 1
+            return
+        tally.turn(time.perf_counter(), latency)
+        if tally.trace is not None and tally.trace in (locale, "all"):
+            print(f"    [{sender} {locale}] {sent!r:.40} -> "
+                  + " | ".join(t[:70].replace("\n", " ") for t in getattr(patient, "last_texts", [])), flush=True)
+        if i == 16 and any("1122" in t for t in getattr(patient, "last_texts", [])):
+            tally.results_reached += 1
+        if think:
+            await asyncio.sleep(think)
+
+
+async def closed_loop(stack: Stack, users: int, seconds: float, warmup: float, settle: float, think: float,
+                      run: str) -> Tally:
+    """`users` patients, each starting a new conversation when one ends."""
+    tally = Tally(trace=TRACE)
+    start = time.perf_counter()
+    tally.window = (start + warmup, start + warmup + seconds)
+    stop_at = tally.window[1]
+    counter = iter(range(random.randrange(10 ** 6, 9 * 10 ** 6), 10 ** 7))
+
+    async def user(u: int) -> None:
+        while time.perf_counter() < stop_at:
+            n = next(counter)
+            await run_patient(stack, session, tally, f"923{run}{n:07d}", LOCALES[n % len(LOCALES)], n, settle,
+                              think, stop_at)
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        await asyncio.gather(*(user(u) for u in range(users)))
+    return tally
+
+
+async def paced(stack: Stack, rate: float, seconds: float, warmup: float, settle: float, run: str) -> Tally:
+    """Turns started at `rate` per second over a population of patients: each tick gives the
+    next message to a patient who has had their answer (a new patient when none is waiting)."""
+    tally = Tally()
+    start = time.perf_counter()
+    tally.window = (start + warmup, start + warmup + seconds)
+    stop_at = tally.window[1]
+    idle: asyncio.Queue = asyncio.Queue()
+    tasks = []
+    n = random.randrange(10 ** 6, 9 * 10 ** 6)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        class Gate:
+            """A patient's permission to send its next message: given by the ticker."""
+
+            def __init__(self) -> None:
+                self.q: asyncio.Queue = asyncio.Queue()
+
+            async def get(self) -> None:
+                idle.put_nowait(self)
+                await self.q.get()
+
+        i = 0
+        while time.perf_counter() < stop_at:
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            i += 1
+            if idle.empty():
+                gate = Gate()
+                tasks.append(asyncio.create_task(run_patient(
+                    stack, session, tally, f"923{run}{n:07d}", LOCALES[n % len(LOCALES)], n, settle, 0.0,
+                    stop_at, gate)))
+                n += 1
+                await asyncio.sleep(0)
+            if not idle.empty():
+                idle.get_nowait().q.put_nowait(True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return tally
+
+
+def summary(tally: Tally, seconds: float) -> Dict[str, Any]:
+    lat = percentiles(tally.latencies)
+    ack = percentiles(tally.acks)
+    return {"turns": tally.turns, "turns_per_s": round(tally.turns / seconds, 2),
+            "reply_ms": {k: round(v * 1000) for k, v in lat.items() if k != "n"},
+            "ack_ms": {k: round(v * 1000, 1) for k, v in ack.items() if k != "n"},
+            "unanswered": tally.unanswered, "errors": tally.errors, "conversations": tally.conversations,
+            "symptom_results_reached": tally.results_reached}
+
+
+def show(label: str, s: Dict[str, Any]) -> None:
+    r, a = s["reply_ms"], s["ack_ms"]
+    line = (f"  {label:<9} {s['turns_per_s']:7.2f} turns/s  reply p50 {r.get('p50', '-')} p95 {r.get('p95', '-')} "
+            f"p99 {r.get('p99', '-')} ms")
+    if a:
+        line += f"  ack p50 {a['p50']} p99 {a['p99']} ms"
+    line += f"  ({s['turns']} turns, {s['unanswered']} unanswered, errors {s['errors'] or 0})"
+    print(line, flush=True)
+
+
+def services_from_env() -> Dict[str, str]:
+    return {"DATABASE_URL": os.environ.get("DATABASE_URL") or "postgresql+psycopg2://postgres@127.0.0.1:5432/test",
+            "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
+            "RABBITMQ_URL": os.environ.get("RABBITMQ_URL") or "amqp://guest:guest@127.0.0.1:5672"}
+
+
+def measure(stack: Stack, args, stock_rate: Optional[float]) -> Dict[str, Any]:
+    out: Dict[str, Any] = {"stack": stack.name}
+    print(f"\n{stack.name}", flush=True)
+    if not args.skip_nlu:
+        out["nlu"] = nlu_accuracy(stack.rasa_urls[0])
+        print(f"  NLU accuracy on {out['nlu']['phrases']} held-out phrases: {out['nlu']['overall']:.3f} "
+              f"{out['nlu']['per_locale']}", flush=True)
+    run = random.Random().randrange(30, 35)  # a mobile operator code: senders are valid numbers
+    tally = asyncio.run(closed_loop(stack, args.users, args.seconds, args.warmup, args.settle, args.think, f"{run}"))
+    out["sustained"] = summary(tally, args.seconds)
+    show("sustained", out["sustained"])
+    if stock_rate:
+        rate = args.ratio * stock_rate
+        tally = asyncio.run(paced(stack, rate, args.seconds, args.warmup, args.settle, f"{run + 10}"))
+        out["paced"] = {"offered_turns_per_s": round(rate, 2), **summary(tally, args.seconds)}
+        show(f"at {rate:.0f}/s", out["paced"])
+    out["memory_mb"] = stack.processes.peak_memory_mb()
+    print(f"  peak memory (MB): {out['memory_mb']}", flush=True)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ours", choices=("production", "embedded"), default="production")
+    parser.add_argument("--workers", type=int, default=2, help="Rasa workers behind the receiver (production)")
+    parser.add_argument("--users", type=int, default=32, help="patients in the closed loop")
+    parser.add_argument("--seconds", type=float, default=60, help="measured seconds per phase")
+    parser.add_argument("--warmup", type=float, default=10, help="seconds before measuring")
+    parser.add_argument("--think", type=float, default=0.0, help="a patient's pause before the next message")
+    parser.add_argument("--settle", type=float, default=0.3,
+                        help="WhatsApp: the answer is complete when no message came for this long")
+    parser.add_argument("--ratio", type=float, default=5.0, help="ours, paced at this multiple of stock's turns/s")
+    parser.add_argument("--skip-nlu", action="store_true")
+    parser.add_argument("--trace", help="print the turns of the conversations in this locale (or all)")
+    parser.add_argument("--only", choices=("ours", "stock"))
+    args = parser.parse_args()
+    global TRACE
+    TRACE = args.trace
+    WORK.mkdir(parents=True, exist_ok=True)
+    report: Dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count(),
+                              "settings": vars(args)}
+    stock_rate = None
+    if args.only != "ours":
+        print("Training stock Rasa (rasa init's config) if its data changed ...", flush=True)
+        stock = start_stock(train_stock())
+        try:
+            report["stock"] = measure(stock, args, None)
+        finally:
+            stock.processes.stop()
+        stock_rate = report["stock"]["sustained"]["turns_per_s"]
+    if args.only != "stock":
+        ours = start_ours(args.ours, args.workers, services_from_env())
+        try:
+            report["ours"] = measure(ours, args, stock_rate)
+        finally:
+            ours.processes.stop()
+    if "stock" in report and "ours" in report:
+        s, o = report["stock"], report["ours"]
+        report["ratio_turns_per_s"] = round(o["sustained"]["turns_per_s"] / max(s["sustained"]["turns_per_s"], 1e-9), 2)
+        print(f"\nours / stock sustained turns/s: {report['ratio_turns_per_s']}x (target >= 5x)")
+        if "nlu" in s and "nlu" in o:
+            print(f"NLU accuracy: ours {o['nlu']['overall']:.3f}, stock {s['nlu']['overall']:.3f}")
+        if "paced" in o:
+            p = o["paced"]
+            print(f"ours at {p['offered_turns_per_s']} turns/s offered ({args.ratio:g}x stock): "
+                  f"{p['turns_per_s']} done/s, reply p95 {p['reply_ms'].get('p95')} ms (target <= 1000), "
+                  f"ack p99 {p['ack_ms'].get('p99')} ms (target <= 50)")
+        worst = max(v for k, v in o["memory_mb"].items() if k.startswith("rasa"))
+        print(f"largest Rasa process: ours {worst} MB, stock {max(s['memory_mb'].values())} MB (target <= 1536)")
+    (WORK / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    print(f"\nreport: {WORK / 'report.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
