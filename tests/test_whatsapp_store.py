@@ -113,7 +113,8 @@ def test_a_taken_message_is_not_given_to_another_sender_until_its_lease_runs_out
     assert [o.body["text"]["body"] for o in store.due(url=url)] == ["c2"]
 
 
-def test_senders_in_parallel_never_take_the_same_message(database_url, monkeypatch):
+@pytest.mark.parametrize("chain", [1, 3])
+def test_senders_in_parallel_never_take_the_same_message(database_url, monkeypatch, chain):
     """Four senders poll one outbox at once (threads here; processes in production): every message
     is taken exactly once, and each recipient's messages in order."""
     import threading
@@ -132,7 +133,7 @@ def test_senders_in_parallel_never_take_the_same_message(database_url, monkeypat
     def sender():
         try:
             for _ in range(40):
-                batch = store.due(50, database_url)
+                batch = store.due(50, database_url, chain=chain)
                 for item in batch:
                     with lock:
                         taken.append(item.body["text"]["body"])
@@ -146,7 +147,7 @@ def test_senders_in_parallel_never_take_the_same_message(database_url, monkeypat
     for t in threads:
         t.join()
     while store.pending_count(database_url):   # what a refused writer left is taken up on the next poll
-        for item in store.due(50, database_url):
+        for item in store.due(50, database_url, chain=chain):
             taken.append(item.body["text"]["body"])
             store.mark_sent(item.id, f"wamid.{item.id}", database_url)
     assert sorted(taken) == sorted(f"{u}-{n}" for u in users for n in range(3)), "each message exactly once"
@@ -156,3 +157,26 @@ def test_senders_in_parallel_never_take_the_same_message(database_url, monkeypat
         assert errors == []
     privacy._key.cache_clear()
     privacy._fernet.cache_clear()
+
+
+def test_a_chain_gives_a_recipient_s_messages_in_order_and_a_retry_holds_the_rest(url):
+    store.enqueue("9236", [text_body("9236", f"d{n}") for n in range(4)], url)
+    store.enqueue("9237", [text_body("9237", "e0")], url)
+    taken = store.due(url=url, chain=3)
+    assert [o.body["text"]["body"] for o in taken] == ["d0", "d1", "d2", "e0"]
+    assert store.due(url=url, chain=3) == []          # all claimed: another sender gets nothing
+    store.mark_sent(taken[0].id, "wamid.d0", url)
+    store.mark_retry(taken[1].id, 60, "500 1 unknown", url)   # d1 must go again before d2
+    store.release([taken[2].id], url)
+    store.mark_sent(taken[3].id, "wamid.e0", url)
+    assert store.due(url=url, chain=3) == []          # d1 waits for its retry; d2 and d3 behind it
+    from datetime import datetime, timedelta, timezone
+    later = store.due(url=url, now=datetime.now(timezone.utc) + timedelta(seconds=61), chain=3)
+    assert [o.body["text"]["body"] for o in later] == ["d1", "d2", "d3"]
+
+
+def test_a_turn_s_replies_and_its_processed_mark_commit_together(url):
+    store.record_inbound("wamid.turn", "9238", {"text": "salam"}, url)
+    store.finish_turn("wamid.turn", "9238", [text_body("9238", "welcome"), text_body("9238", "menu")], url)
+    assert store.is_processed("wamid.turn", url)
+    assert [o.body["text"]["body"] for o in store.due(url=url, chain=5)] == ["welcome", "menu"]

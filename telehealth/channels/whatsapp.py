@@ -73,21 +73,29 @@ def rasa_text(message: Inbound) -> Optional[str]:
 
 
 class WhatsAppOutput(OutputChannel):
-    """Turns Rasa's bot messages into Cloud API bodies and hands them to the outbox."""
+    """Turns Rasa's bot messages into Cloud API bodies and hands them to the outbox; or, for a
+    user's message (``collect``), keeps them for the turn's one transaction (``store.finish_turn``)."""
 
-    def __init__(self, sender: Sender, list_label: Text = LIST_LABEL) -> None:
+    def __init__(self, sender: Sender, list_label: Text = LIST_LABEL, collect: Optional[List[Dict]] = None) -> None:
         self.sender = sender
         self.list_label = list_label
+        self.collected = collect
 
     @classmethod
     def name(cls) -> Text:
         return "whatsapp"
 
+    async def _out(self, recipient_id: Text, bodies: List[Dict[str, Any]]) -> None:
+        if self.collected is not None:
+            self.collected.extend(bodies)
+        else:
+            await self.sender.enqueue(recipient_id, bodies)
+
     async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
-        await self.sender.enqueue(recipient_id, message_bodies(recipient_id, message, self.list_label))
+        await self._out(recipient_id, message_bodies(recipient_id, message, self.list_label))
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
-        await self.sender.enqueue(recipient_id, message_bodies(recipient_id, {"text": text}))
+        await self._out(recipient_id, message_bodies(recipient_id, {"text": text}))
 
 
 class WhatsAppInput(InputChannel):
@@ -173,16 +181,19 @@ class WhatsAppInput(InputChannel):
     async def _handle(self, message: Inbound) -> None:
         asyncio.get_running_loop().create_task(self.sender.send_now(read_receipt_body(message.message_id)))
         text = rasa_text(message)
+        replies: List[Dict[str, Any]] = []
         if text is not None and self._on_new_message is not None:
             await self._on_new_message(UserMessage(
                 text,
-                WhatsAppOutput(self.sender),
+                WhatsAppOutput(self.sender, collect=replies),
                 message.wa_id,
                 input_channel=self.name(),
                 message_id=message.message_id,
                 metadata={"whatsapp": {"kind": message.kind, "location": message.location}},
             ))
-        await asyncio.to_thread(store.mark_processed, message.message_id)
+        await asyncio.to_thread(store.finish_turn, message.message_id, message.wa_id, replies)
+        if replies:
+            self.sender.wake()
 
     async def _start(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
         self._on_new_message = on_new_message

@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 RETRYABLE_CODES = {130429, 131056, 131000, 2, 4}  # rate limits, pair rate, temporary/unknown errors
 BACKOFF_BASE_S = 0.5
 BACKOFF_MAX_S = 60.0
+#: Messages of one recipient taken at once and sent one after the other (a turn's answer).
+CHAIN = 10
 
 
 class RateLimiter:
@@ -102,12 +104,19 @@ class Sender:
             logger.info("read receipt not sent: %s", type(exc).__name__)
             return None
 
+    def wake(self) -> None:
+        """New messages are in the outbox (stored by someone else, e.g. a turn's one transaction)."""
+        self._wake.set()
+
     async def _run(self) -> None:
         while True:
             try:
-                batch = await asyncio.to_thread(store.due, 200, self.db_url)
+                batch = await asyncio.to_thread(store.due, 200, self.db_url, None, CHAIN)
                 if batch:
-                    await asyncio.gather(*(self._deliver(item) for item in batch))
+                    chains: Dict[str, list] = {}
+                    for item in batch:
+                        chains.setdefault(item.patient_ref, []).append(item)
+                    await asyncio.gather(*(self._deliver_chain(items) for items in chains.values()))
                     continue
             except asyncio.CancelledError:
                 raise
@@ -119,7 +128,16 @@ class Sender:
             except asyncio.TimeoutError:
                 pass
 
-    async def _deliver(self, item: store.Outgoing) -> None:
+    async def _deliver_chain(self, items: list) -> None:
+        """One recipient's messages, one after the other; when one is to be retried, the rest
+        are given back and wait behind it."""
+        for n, item in enumerate(items):
+            if not await self._deliver(item):
+                await asyncio.to_thread(store.release, [i.id for i in items[n + 1:]], self.db_url)
+                return
+
+    async def _deliver(self, item: store.Outgoing) -> bool:
+        """Send one message; False when it is to be retried (the recipient's next must wait)."""
         await self.limiter.acquire()
         assert self._session is not None
         try:
@@ -128,16 +146,17 @@ class Sender:
                 status = resp.status
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             await asyncio.to_thread(store.mark_retry, item.id, backoff(item.attempts), f"network {type(exc).__name__}", self.db_url)
-            return
+            return False
         if 200 <= status < 300:
             wamid = ((data or {}).get("messages") or [{}])[0].get("id")
             await asyncio.to_thread(store.mark_sent, item.id, wamid, self.db_url)
-            return
+            return True
         error = (data or {}).get("error") or {}
         code = error.get("code")
         summary = f"{status} {code} {str(error.get('message') or '')[:120]}"
         if status >= 500 or code in RETRYABLE_CODES or status == 429:
             await asyncio.to_thread(store.mark_retry, item.id, backoff(item.attempts), summary, self.db_url)
-        else:
-            logger.warning("WhatsApp send failed permanently (outbox %s): %s", item.id, summary)
-            await asyncio.to_thread(store.mark_failed, item.id, summary, self.db_url)
+            return False
+        logger.warning("WhatsApp send failed permanently (outbox %s): %s", item.id, summary)
+        await asyncio.to_thread(store.mark_failed, item.id, summary, self.db_url)
+        return True  # recorded, not retried: the next message may go

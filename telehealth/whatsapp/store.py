@@ -43,13 +43,17 @@ def record_inbound(message_id: str, wa_id: str, payload: Dict[str, Any], url: Op
         return False
 
 
+def _set_processed(session: Session, message_id: str) -> None:
+    session.execute(
+        update(WhatsAppInbound)
+        .where(WhatsAppInbound.message_id == message_id)
+        .values(processed_at=_now(), payload=None)
+    )
+
+
 def mark_processed(message_id: str, url: Optional[str] = None) -> None:
     with session_scope(url) as session:
-        session.execute(
-            update(WhatsAppInbound)
-            .where(WhatsAppInbound.message_id == message_id)
-            .values(processed_at=_now(), payload=None)
-        )
+        _set_processed(session, message_id)
 
 
 def is_processed(message_id: str, url: Optional[str] = None) -> bool:
@@ -111,8 +115,10 @@ def last_inbound_at(wa_id: str, session: Session) -> Optional[datetime]:
 CLAIM_LEASE = timedelta(seconds=60)
 
 
-def due(limit: int = 100, url: Optional[str] = None, now: Optional[datetime] = None) -> List[Outgoing]:
-    """Take the oldest pending message of each recipient whose time has come (per-user order).
+def due(limit: int = 100, url: Optional[str] = None, now: Optional[datetime] = None, chain: int = 1) -> List[Outgoing]:
+    """Take the oldest pending messages of each recipient whose time has come (per-user order):
+    up to ``chain`` consecutive ones per recipient (the sender sends them one after the other,
+    without asking again between them), for at most ``limit`` recipients.
 
     Each message returned is claimed for ``CLAIM_LEASE`` by a conditional UPDATE, so several
     sender processes sharing one outbox never send the same message twice, and one recipient's
@@ -128,20 +134,53 @@ def due(limit: int = 100, url: Optional[str] = None, now: Optional[datetime] = N
         rows = session.execute(
             select(WhatsAppOutbox).where(WhatsAppOutbox.id.in_(heads)).order_by(WhatsAppOutbox.id).limit(limit)
         ).scalars().all()
+        ready = [r for r in rows if _aware(r.next_attempt_at) <= now
+                 and (r.claimed_until is None or _aware(r.claimed_until) <= now)]
+        chains: Dict[str, List[WhatsAppOutbox]] = {r.patient_ref: [r] for r in ready}
+        if chain > 1 and ready:
+            for r in session.execute(
+                select(WhatsAppOutbox)
+                .where(WhatsAppOutbox.patient_ref.in_(list(chains)), WhatsAppOutbox.state == "pending")
+                .order_by(WhatsAppOutbox.patient_ref, WhatsAppOutbox.id)
+            ).scalars():
+                rows_of = chains[r.patient_ref]
+                if r.id > rows_of[-1].id and len(rows_of) < chain:
+                    rows_of.append(r)
         taken = []
-        for r in rows:
-            if _aware(r.next_attempt_at) > now or (r.claimed_until is not None and _aware(r.claimed_until) > now):
-                continue
-            claimed = session.execute(
-                update(WhatsAppOutbox)
-                .where(WhatsAppOutbox.id == r.id, WhatsAppOutbox.state == "pending",
-                       (WhatsAppOutbox.claimed_until.is_(None)) | (WhatsAppOutbox.claimed_until <= now))
-                .values(claimed_until=now + CLAIM_LEASE)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            if claimed == 1:
+        for head in ready:
+            for r in chains[head.patient_ref]:
+                if r is not head and (_aware(r.next_attempt_at) > now
+                                      or (r.claimed_until is not None and _aware(r.claimed_until) > now)):
+                    break
+                claimed = session.execute(
+                    update(WhatsAppOutbox)
+                    .where(WhatsAppOutbox.id == r.id, WhatsAppOutbox.state == "pending",
+                           (WhatsAppOutbox.claimed_until.is_(None)) | (WhatsAppOutbox.claimed_until <= now))
+                    .values(claimed_until=now + CLAIM_LEASE)
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                if claimed != 1:
+                    break
                 taken.append(Outgoing(r.id, r.patient_ref, json.loads(decrypt(r.payload)), r.attempts))
         return taken
+
+
+def release(outbox_ids: List[int], url: Optional[str] = None) -> None:
+    """Give back claimed messages unsent (the one before them is to be retried first)."""
+    if not outbox_ids:
+        return
+    with session_scope(url) as session:
+        session.execute(update(WhatsAppOutbox).where(
+            WhatsAppOutbox.id.in_(outbox_ids), WhatsAppOutbox.state == "pending").values(claimed_until=None))
+
+
+def finish_turn(message_id: str, wa_id: str, bodies: List[Dict[str, Any]], url: Optional[str] = None) -> None:
+    """A conversation turn's replies into the outbox and its message marked processed, in one
+    transaction: a crash leaves either both (nothing to redo) or neither (the turn runs again)."""
+    with session_scope(url) as session:
+        if bodies:
+            enqueue(wa_id, bodies, session=session)
+        _set_processed(session, message_id)
 
 
 def mark_sent(outbox_id: int, wamid: Optional[str], url: Optional[str] = None) -> None:
