@@ -106,3 +106,23 @@ def test_rule_intents(storage, context):
     assert [e["value"] for e in number.get("entities")] == ["3"]
     assert emoji.get("intent")["name"] == "nlu_fallback"
     assert words.get("intent")["name"] == "greet"
+
+
+def test_compact_parse_data_drops_only_the_answer_texts(storage, context):
+    from telehealth.nlu.components import CompactParseData
+
+    component = CompactParseData.create({}, storage, Resource("compact"), context)
+    message = Message(data={"text": "corona kaise phailta hai"})
+    selected = {"response": {"responses": [{"text": "The virus spreads ..." * 50}], "confidence": 0.97,
+                             "intent_response_key": "faq/spread", "utter_action": "utter_faq/spread"},
+                "ranking": [{"id": 1, "confidence": 0.97, "intent_response_key": "faq/spread"}]}
+    message.set("response_selector", {"all_retrieval_intents": ["faq"], "faq": selected}, add_to_output=True)
+    component.process([message])
+    out = message.as_dict(only_output_properties=True)["response_selector"]
+    assert out["faq"]["response"] == {"confidence": 0.97, "intent_response_key": "faq/spread",
+                                      "utter_action": "utter_faq/spread"}
+    assert out["faq"]["ranking"] == selected["ranking"]
+    assert out["all_retrieval_intents"] == ["faq"]
+    plain = Message(data={"text": "2"})
+    component.process([plain])  # no selector output: untouched
+    assert plain.get("response_selector") is None

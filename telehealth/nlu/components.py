@@ -13,6 +13,10 @@
   last shown gives it a meaning, ``actions/menu.py``); a message without a letter of a script we
   serve (only emoji, Devanagari, Chinese…) is ``nlu_fallback``, answered politely in the
   user's current language.
+- ``CompactParseData`` runs last and drops from the parse result what nothing reads: the texts
+  of the selected FAQ answer in every locale (``response_selector.<key>.response.responses``;
+  Rasa answers from the domain by ``utter_action``). They were 15 KB of a 16 KB question event,
+  stored in the tracker and sent to the action server on every later action call.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.constants import INTENT_MESSAGE_PREFIX
+from rasa.nlu.constants import RESPONSE_SELECTOR_PROPERTY_NAME, RESPONSE_SELECTOR_RESPONSES_KEY
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
@@ -323,4 +328,29 @@ class SymptomExtractor(GraphComponent):
                     }
                 )
             message.set(ENTITIES, entities, add_to_output=True)
+        return messages
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+class CompactParseData(GraphComponent):
+    """Drops the selected answer's texts from the response selector's output (see the module doc)."""
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "CompactParseData":
+        return cls()
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            selectors = message.get(RESPONSE_SELECTOR_PROPERTY_NAME)
+            if not isinstance(selectors, dict):
+                continue
+            for key, selected in selectors.items():
+                if isinstance(selected, dict) and isinstance(selected.get("response"), dict):
+                    selected["response"].pop(RESPONSE_SELECTOR_RESPONSES_KEY, None)
         return messages
