@@ -24,10 +24,10 @@ from typing import Any, Dict, List, Optional, Text
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
+from rasa_sdk.forms import REQUESTED_SLOT
 from rasa_sdk.types import DomainDict
 
-from actions.common import latest_entity, latest_intent
+from actions.common import LocalFormSlots, latest_entity, latest_intent
 from telehealth.phones import parse_phone
 from telehealth.symptoms import parse_age, parse_choice, parse_days, parse_for_whom, parse_yes_no
 from telehealth.text import normalize
@@ -109,7 +109,7 @@ def numbers_in(text: Text) -> List[int]:
     return found
 
 
-class AnswerForm(FormValidationAction):
+class AnswerForm(LocalFormSlots):
     """The shared validation of answer-driven forms (see the module docstring)."""
 
     #: slot name -> kind

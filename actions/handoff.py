@@ -13,10 +13,10 @@ from typing import Any, Dict, List, Optional, Text
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
+from rasa_sdk.forms import REQUESTED_SLOT
 from rasa_sdk.types import DomainDict
 
-from actions.common import current_locale, latest_entity
+from actions.common import LocalFormSlots, current_locale, latest_entity
 from actions.forms import CHOICE, FAILURES_SLOT, INTERRUPT_INTENTS, PHONE, YES_NO, AnswerForm, fresh_message
 from telehealth import consults, dispatch
 from telehealth.consults import AlreadyOpen, NewRequest, doctor_language
@@ -313,7 +313,7 @@ def typed_rating(tracker: Tracker, option: int) -> Optional[Events]:
 SKIP_WORDS = ("skip", "0", "-")
 
 
-class ValidateFeedbackForm(FormValidationAction):
+class ValidateFeedbackForm(LocalFormSlots):
     """Any text is the comment, except a skip ("0", "no") and an emergency (left to the rules)."""
 
     def name(self) -> Text:

@@ -20,7 +20,7 @@ from actions.forms import (
     AGE, DAYS, FAILURES_SLOT, FOR_WHOM, INTENT_CONFIDENCE, INTERRUPT_INTENTS, MULTI, YES_NO, YES_NO_UNSURE,
     AnswerForm, numbers_in,
 )
-from telehealth.i18n import term
+from telehealth.i18n import SOURCE_LOCALE, catalogs, term
 from telehealth.symptoms import parse_comorbidities, parse_for_whom, parse_yes_no
 from telehealth.triage import (
     ALL_SYMPTOMS, COMORBIDITIES, CORE_SYMPTOMS, OTHER_SYMPTOMS, Answers, Exposure, Level, triage,
@@ -223,7 +223,7 @@ class _AskAction(Action, metaclass=ABCMeta):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
         key = f"utter_ask_{self.slot}"
-        if tracker.get_slot("for_whom") == "other" and f"{key}_other" in (domain.get("responses") or {}):
+        if tracker.get_slot("for_whom") == "other" and f"{key}_other" in catalogs()[SOURCE_LOCALE].responses:
             key = f"{key}_other"
         kwargs: Dict[Text, Any] = {}
         if self.slot == "more_symptoms":

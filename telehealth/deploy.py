@@ -101,7 +101,8 @@ def endpoints(env: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     """The endpoints document for the profile ``env`` selects."""
     env = dict(os.environ if env is None else env)
     action_url = env.get("ACTION_SERVER_URL") or f"http://localhost:{env.get('ACTION_PORT', '5055')}/webhook"
-    doc: Dict[str, Any] = {"action_endpoint": {"url": action_url}}
+    # Rasa sends its domain only to actions that ask for it: none of ours (actions/common.py).
+    doc: Dict[str, Any] = {"action_endpoint": {"url": action_url, "enable_selective_domain": True}}
     if profile(env) == EMBEDDED:
         doc["tracker_store"] = {"type": TRACKER_STORE, "dialect": "sqlite", "db": "var/tracker.db"}
         return doc

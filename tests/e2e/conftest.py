@@ -68,7 +68,7 @@ def bot():
     work = Path(tempfile.mkdtemp(prefix="telehealth-e2e-"))
     action_port, rasa_port, standin_port = _free_port(), _free_port(), _free_port()
     (work / "endpoints.yml").write_text(
-        f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n"
+        f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n  enable_selective_domain: true\n"
         f"tracker_store:\n  type: {deploy.TRACKER_STORE}\n  dialect: sqlite\n  db: {work / 'tracker.db'}\n",
         encoding="utf-8",
     )
