@@ -15,12 +15,13 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 # unchanged data would be retrained every time.
 export RASA_MAX_CACHE_SIZE := 5000
 
-.PHONY: help install responses train validate test test-unit test-stories test-e2e nlu-report nlu-compare symptom-report migrate screening-report bench-whatsapp bench-portal portal run run-production shell actions clean
+.PHONY: help install responses train validate test test-unit test-stories test-e2e nlu-report nlu-compare symptom-report migrate screening-report bench bench-whatsapp bench-portal portal run run-production shell actions clean
 
 help:
 	@echo "make run        install, train if needed, start the assistant (REST on :$(RASA_PORT))"
 	@echo "make test       install, then every test: unit, data validation, train, conversation tests, end-to-end"
 	@echo "make shell      talk to the bot in the terminal"
+	@echo "make bench     our stack beside stock Rasa: turns/s, latency, memory, NLU accuracy (issue 6)"
 	@echo "make train | validate | nlu-report | nlu-compare | symptom-report | migrate | screening-report | install | clean"
 
 install: $(STAMP)
@@ -72,6 +73,12 @@ migrate: install
 # Completed symptom checks by locale and level.
 screening-report: migrate
 	$(BIN)/python -m telehealth.db report
+
+# Our production stack beside stock Rasa (rasa init's config, REST channel), simulated patients
+# in all locales; needs PostgreSQL, Redis and RabbitMQ (the production profile). Not in `make test`.
+# Trains the stock model once (about 25 minutes on 2 cores). BENCH_ARGS: see bench/rasa_bench.py --help.
+bench: train
+	$(BIN)/python bench/rasa_bench.py $(BENCH_ARGS)
 
 # WhatsApp channel latency (issue 4); needs `make run` running in another terminal. Not in `make test`.
 bench-whatsapp: install

@@ -26,8 +26,9 @@ Phases, each stack in turn (never both at once: one 2-core machine):
 Memory: the peak resident set (VmHWM) of every process of each stack.
 
 A turn's reply latency is from sending the message to the last message of the bot's answer
-(WhatsApp: the stand-in's receive time of the last message before the answer went quiet for
---settle seconds; REST: the HTTP response). Results: printed, and var/bench/report.json.
+(REST: the HTTP response; WhatsApp: the stand-in's receive time of the answer's last message; as
+WhatsApp has no end-of-answer signal, a calibration run first counts the messages each step of
+each conversation gets, unhurried, and the measured runs wait for that many). Results: printed, and var/bench/report.json.
 """
 from __future__ import annotations
 
@@ -90,9 +91,12 @@ class Step:
     payload: Optional[str] = None
 
 
-def conversation(locale: str, n: int) -> List[Step]:
+VARIANTS = 3  # phrasings of each step (the phrase bank has three or more per intent)
+
+
+def conversation(locale: str, variant: int) -> List[Step]:
     p = PHRASES[locale]
-    pick = lambda key: p[key][n % len(p[key])]  # noqa: E731
+    pick = lambda key: p[key][variant % len(p[key])]  # noqa: E731
     num = lambda v: str(v) if locale in ("en", "ur-Latn") else str(v).translate(URDU_DIGITS)  # noqa: E731
     steps = [
         Step(pick("greet")),
@@ -209,8 +213,11 @@ class WhatsAppPatient:
         self.seen += len(messages)
         return messages
 
-    async def send(self, step: Step, timeout: float) -> Tuple[float, Optional[float]]:
-        """(acknowledgement seconds, reply latency seconds or None when no reply came)."""
+    async def send(self, step: Step, timeout: float, expect: Optional[int] = None) -> Tuple[float, Optional[float]]:
+        """(acknowledgement seconds, reply latency seconds or None when no reply came).
+
+        The answer is complete when ``expect`` messages came (the number this step gets, from the
+        calibration run), or, without a number, when no message came for ``settle`` seconds."""
         if step.payload or (step.choice is not None and step.choice < len(self.choices)):
             reply_id = step.payload or self.choices[step.choice]
             kind = "list_reply" if reply_id.startswith("/choose_language") else "button_reply"
@@ -218,19 +225,25 @@ class WhatsAppPatient:
         else:
             message = {"type": "text", "text": {"body": step.text}}
         sent_at = time.time()
+        deadline = time.perf_counter() + timeout
         ack = await self._post(message)
-        replies = await self._wait(timeout)
-        if not replies:
-            return ack, None
-        while True:  # the rest of the answer: until it has been quiet for `settle` seconds
-            more = await self._wait(self.settle)
-            if not more:
+        replies: List[Dict[str, Any]] = []
+        while expect is None or len(replies) < expect:
+            left = deadline - time.perf_counter()
+            if left <= 0:
                 break
+            wait = left if not replies or expect is not None else self.settle
+            more = await self._wait(min(wait, 60.0))
+            if not more and replies and expect is None:
+                break  # quiet for `settle` seconds: the answer is complete
             replies += more
+        if not replies or (expect is not None and len(replies) < expect):
+            return ack, None
         with_choices = [choices_whatsapp(m["body"]) for m in replies]
         self.choices = next((c for c in reversed(with_choices) if c), [])
         self.last_texts = [text_whatsapp(m["body"]) + (f" [{len(c)} choices]" if c else "")
                            for m, c in zip(replies, with_choices)]
+        self.received = len(replies)
         return ack, max(0.0, replies[-1]["time"] - sent_at)
 
 
@@ -241,7 +254,7 @@ class RestPatient:
         self.session, self.url, self.sender = session, url, sender
         self.choices: List[str] = []
 
-    async def send(self, step: Step, timeout: float) -> Tuple[float, Optional[float]]:
+    async def send(self, step: Step, timeout: float, expect: Optional[int] = None) -> Tuple[float, Optional[float]]:
         if step.payload or (step.choice is not None and step.choice < len(self.choices)):
             text = step.payload or self.choices[step.choice]
         else:
@@ -298,19 +311,24 @@ class Processes:
     def wait(self, name: str, url: str) -> None:
         wait_http(url, self.procs[name], self.work / f"{name}.log")
 
-    def peak_memory_mb(self) -> Dict[str, float]:
-        """Peak resident set of each process (with its children), in MB."""
+    def peak_memory_mb(self) -> Dict[str, Dict[str, float]]:
+        """Per process (with its children), in MB: the peak resident set (VmHWM), and now the
+        proportional set (PSS: shared library pages divided among the processes sharing them)
+        and the private memory (anonymous pages: what one more such process would add)."""
         out = {}
         for name, proc in self.procs.items():
-            total = 0
+            peak = pss = anon = 0
             for pid in [proc.pid, *_children(proc.pid)]:
                 try:
-                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                        if line.startswith("VmHWM:"):
-                            total += int(line.split()[1])
+                    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+                    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
                 except OSError:
-                    pass
-            out[name] = round(total / 1024, 1)
+                    continue
+                field = lambda lines, key: next((int(l.split()[1]) for l in lines if l.startswith(key + ":")), 0)  # noqa: E731,E741
+                peak += field(status, "VmHWM")
+                anon += field(status, "RssAnon")
+                pss += field(rollup, "Pss")
+            out[name] = {"peak_rss": round(peak / 1024), "pss": round(pss / 1024), "private": round(anon / 1024)}
         return out
 
     def stop(self) -> None:
@@ -322,6 +340,42 @@ class Processes:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
+
+
+def cpu_seconds(procs: "Processes") -> Dict[str, float]:
+    """CPU time (user + system) of every process on the machine so far, grouped: the stack's own
+    processes by name, the services by program, this load generator, and the rest."""
+    tick = os.sysconf("SC_CLK_TCK")
+    owner = {}
+    for name, proc in procs.procs.items():
+        for pid in [proc.pid, *_children(proc.pid)]:
+            owner[pid] = name
+    groups: Dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        used = (int(fields[11]) + int(fields[12])) / tick
+        pid = int(entry.name)
+        if pid in owner:
+            group = owner[pid]
+        elif pid == os.getpid():
+            group = "load generator (this script)"
+        elif comm.startswith("postgres"):
+            group = "PostgreSQL"
+        elif comm.startswith("redis"):
+            group = "Redis"
+        elif comm in ("beam.smp", "erl_child_setup", "epmd", "inet_gethost"):
+            group = "RabbitMQ"
+        else:
+            group = "other"
+        groups[group] = groups.get(group, 0.0) + used
+    return groups
 
 
 def _children(pid: int) -> List[int]:
@@ -346,7 +400,8 @@ def train_stock() -> Path:
 
     folder = WORK / "stock"
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(Path(rasa.__file__).parent / "cli" / "initial_project" / "config.yml", folder / "config.yml")
+    if not (folder / "config.yml").exists():  # Rasa writes the defaults it chose into this copy
+        shutil.copy(Path(rasa.__file__).parent / "cli" / "initial_project" / "config.yml", folder / "config.yml")
     subprocess.run([str(BIN / "rasa"), "train", "--config", str(folder / "config.yml"), "--domain", "domain.yml",
                     "--data", "data", "--out", str(folder / "models"), "--num-threads", "2"],
                    cwd=ROOT, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
@@ -360,6 +415,8 @@ class Stack:
     rasa_urls: List[str]           # for /model/parse
     patient: Any                   # factory(session, sender) -> patient
     rasa_process_names: List[str]
+    whatsapp: bool = False
+    expected: Dict[Tuple[str, int], List[int]] = field(default_factory=dict)
 
 
 def start_ours(profile: str, workers: int, services: Dict[str, str]) -> Stack:
@@ -410,7 +467,7 @@ def start_ours(profile: str, workers: int, services: Dict[str, str]) -> Stack:
         return WhatsAppPatient(session, webhook, standin, sender, settle)
 
     return Stack(f"ours ({profile}, {len(ports)} Rasa process{'es' if len(ports) > 1 else ''})", procs,
-                 [f"http://127.0.0.1:{p}" for p in ports], patient, names)
+                 [f"http://127.0.0.1:{p}" for p in ports], patient, names, whatsapp=True)
 
 
 def start_stock(model: Path) -> Stack:
@@ -441,8 +498,11 @@ def start_stock(model: Path) -> Stack:
 def full_label(parse: Dict[str, Any]) -> Optional[str]:
     intent = (parse.get("intent") or {}).get("name")
     if intent == "faq":
-        return ((parse.get("response_selector") or {}).get("faq", {}).get("response", {})
-                .get("intent_response_key") or "faq")
+        # ours selects for the retrieval intent faq; stock's ResponseSelector (no retrieval_intent
+        # set) is the "default" selector over all retrieval intents
+        selectors = parse.get("response_selector") or {}
+        selector = selectors.get("faq") or selectors.get("default") or {}
+        return selector.get("response", {}).get("intent_response_key") or "faq"
     return intent
 
 
@@ -462,10 +522,13 @@ def nlu_accuracy(url: str) -> Dict[str, Any]:
     return {"overall": round(correct / total, 3), "phrases": total, "per_locale": per_locale}
 
 
-async def run_patient(stack: Stack, session, tally: Tally, sender: str, locale: str, n: int, settle: float,
-                      think: float, stop_at: float, gate: Optional[asyncio.Queue] = None) -> None:
+async def run_patient(stack: Stack, session, tally: Tally, sender: str, locale: str, variant: int, settle: float,
+                      think: float, stop_at: float, gate=None, counts: Optional[List[int]] = None) -> None:
+    """One patient's conversation. ``counts`` (WhatsApp) is filled in when given empty: the
+    number of messages each step got (the calibration run)."""
     patient = stack.patient(session, sender, settle)
-    steps = conversation(locale, n)
+    steps = conversation(locale, variant)
+    expected = stack.expected.get((locale, variant)) if counts is None else None
     tally.conversations += 1
     for i, step in enumerate(steps):
         if time.perf_counter() >= stop_at:
@@ -475,7 +538,7 @@ async def run_patient(stack: Stack, session, tally: Tally, sender: str, locale: 
         sent = step.payload or (f"choice {step.choice}" if step.choice is not None and step.choice < len(patient.choices)
                                 else step.text)
         try:
-            ack, latency = await patient.send(step, timeout=120)
+            ack, latency = await patient.send(step, timeout=120, expect=expected[i] if expected else None)
         except Exception as exc:  # noqa: BLE001 - counted and reported
             tally.error(exc)
             return
@@ -484,6 +547,8 @@ async def run_patient(stack: Stack, session, tally: Tally, sender: str, locale: 
         if latency is None:
             tally.unanswered += 1
             return
+        if counts is not None:
+            counts.append(patient.received)
         tally.turn(time.perf_counter(), latency)
         if tally.trace is not None and tally.trace in (locale, "all"):
             print(f"    [{sender} {locale}] {sent!r:.40} -> "
@@ -494,8 +559,26 @@ async def run_patient(stack: Stack, session, tally: Tally, sender: str, locale: 
             await asyncio.sleep(think)
 
 
+async def calibrate(stack: Stack, run: str) -> None:
+    """WhatsApp has no end-of-answer signal: run every distinct conversation once, unhurried
+    (an answer is complete after 2 quiet seconds), and keep the number of messages each step
+    gets; the measured runs then wait for exactly that many."""
+    tally = Tally()
+    jobs = [(locale, variant) for locale in LOCALES for variant in range(VARIANTS)]
+    found: Dict[Tuple[str, int], List[int]] = {job: [] for job in jobs}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        await asyncio.gather(*(
+            run_patient(stack, session, tally, f"923{run}{9000000 + i:07d}", locale, variant, 2.0, 0.0,
+                        float("inf"), counts=found[(locale, variant)])
+            for i, (locale, variant) in enumerate(jobs)))
+    incomplete = [job for job, counts in found.items() if len(counts) != len(conversation(*job))]
+    if incomplete or tally.errors:
+        raise SystemExit(f"calibration failed for {incomplete} ({tally.errors}); see {stack.processes.work}")
+    stack.expected.update(found)
+
+
 async def closed_loop(stack: Stack, users: int, seconds: float, warmup: float, settle: float, think: float,
-                      run: str) -> Tally:
+                      run: str, on_measuring=None) -> Tally:
     """`users` patients, each starting a new conversation when one ends."""
     tally = Tally(trace=TRACE)
     start = time.perf_counter()
@@ -506,11 +589,16 @@ async def closed_loop(stack: Stack, users: int, seconds: float, warmup: float, s
     async def user(u: int) -> None:
         while time.perf_counter() < stop_at:
             n = next(counter)
-            await run_patient(stack, session, tally, f"923{run}{n:07d}", LOCALES[n % len(LOCALES)], n, settle,
-                              think, stop_at)
+            await run_patient(stack, session, tally, f"923{run}{n:07d}", LOCALES[n % len(LOCALES)],
+                              (n // len(LOCALES)) % VARIANTS, settle, think, stop_at)
+
+    async def measuring() -> None:
+        await asyncio.sleep(warmup)
+        if on_measuring is not None:
+            on_measuring()
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        await asyncio.gather(*(user(u) for u in range(users)))
+        await asyncio.gather(measuring(), *(user(u) for u in range(users)))
     return tally
 
 
@@ -544,8 +632,8 @@ async def paced(stack: Stack, rate: float, seconds: float, warmup: float, settle
             if idle.empty():
                 gate = Gate()
                 tasks.append(asyncio.create_task(run_patient(
-                    stack, session, tally, f"923{run}{n:07d}", LOCALES[n % len(LOCALES)], n, settle, 0.0,
-                    stop_at, gate)))
+                    stack, session, tally, f"923{run}{n:07d}", LOCALES[n % len(LOCALES)],
+                    (n // len(LOCALES)) % VARIANTS, settle, 0.0, stop_at, gate)))
                 n += 1
                 await asyncio.sleep(0)
             if not idle.empty():
@@ -590,9 +678,24 @@ def measure(stack: Stack, args, stock_rate: Optional[float]) -> Dict[str, Any]:
         print(f"  NLU accuracy on {out['nlu']['phrases']} held-out phrases: {out['nlu']['overall']:.3f} "
               f"{out['nlu']['per_locale']}", flush=True)
     run = random.Random().randrange(30, 35)  # a mobile operator code: senders are valid numbers
-    tally = asyncio.run(closed_loop(stack, args.users, args.seconds, args.warmup, args.settle, args.think, f"{run}"))
+    if stack.whatsapp:
+        asyncio.run(calibrate(stack, f"{run + 5}"))
+        print(f"  calibrated: {sum(map(len, stack.expected.values()))} steps of {len(stack.expected)} conversations",
+              flush=True)
+    before: Dict[str, float] = {}
+
+    def mark_start() -> None:
+        before.update(cpu_seconds(stack.processes))
+
+    tally = asyncio.run(closed_loop(stack, args.users, args.seconds, args.warmup, args.settle, args.think, f"{run}",
+                                    on_measuring=mark_start))
+    after = cpu_seconds(stack.processes)
     out["sustained"] = summary(tally, args.seconds)
+    out["cpu_ms_per_turn"] = {k: round((after[k] - before.get(k, 0.0)) * 1000 / max(tally.turns, 1), 1)
+                              for k in sorted(after, key=lambda k: before.get(k, 0.0) - after[k])
+                              if after[k] - before.get(k, 0.0) > 0.05}
     show("sustained", out["sustained"])
+    print(f"  CPU ms per turn: {out['cpu_ms_per_turn']}", flush=True)
     if stock_rate:
         rate = args.ratio * stock_rate
         tally = asyncio.run(paced(stack, rate, args.seconds, args.warmup, args.settle, f"{run + 10}"))
@@ -649,8 +752,9 @@ def main() -> int:
             print(f"ours at {p['offered_turns_per_s']} turns/s offered ({args.ratio:g}x stock): "
                   f"{p['turns_per_s']} done/s, reply p95 {p['reply_ms'].get('p95')} ms (target <= 1000), "
                   f"ack p99 {p['ack_ms'].get('p99')} ms (target <= 50)")
-        worst = max(v for k, v in o["memory_mb"].items() if k.startswith("rasa"))
-        print(f"largest Rasa process: ours {worst} MB, stock {max(s['memory_mb'].values())} MB (target <= 1536)")
+        def largest(side):
+            return max((v for k, v in side["memory_mb"].items() if k.startswith("rasa")), key=lambda v: v["peak_rss"])
+        print(f"largest Rasa process (MB): ours {largest(o)}, stock {largest(s)} (target <= 1536)")
     (WORK / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     print(f"\nreport: {WORK / 'report.json'}")
     return 0
