@@ -696,8 +696,8 @@ def measure(stack: Stack, args, stock_rate: Optional[float]) -> Dict[str, Any]:
                               if after[k] - before.get(k, 0.0) > 0.05}
     show("sustained", out["sustained"])
     print(f"  CPU ms per turn: {out['cpu_ms_per_turn']}", flush=True)
-    if stock_rate:
-        rate = args.ratio * stock_rate
+    if stock_rate or (args.rate and stack.whatsapp):
+        rate = args.rate or args.ratio * stock_rate
         tally = asyncio.run(paced(stack, rate, args.seconds, args.warmup, args.settle, f"{run + 10}"))
         out["paced"] = {"offered_turns_per_s": round(rate, 2), **summary(tally, args.seconds)}
         show(f"at {rate:.0f}/s", out["paced"])
@@ -717,6 +717,7 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=0.3,
                         help="WhatsApp: the answer is complete when no message came for this long")
     parser.add_argument("--ratio", type=float, default=5.0, help="ours, paced at this multiple of stock's turns/s")
+    parser.add_argument("--rate", type=float, help="ours, paced at this many turns/s (instead of --ratio)")
     parser.add_argument("--skip-nlu", action="store_true")
     parser.add_argument("--trace", help="print the turns of the conversations in this locale (or all)")
     parser.add_argument("--only", choices=("ours", "stock"))
@@ -749,7 +750,7 @@ def main() -> int:
             print(f"NLU accuracy: ours {o['nlu']['overall']:.3f}, stock {s['nlu']['overall']:.3f}")
         if "paced" in o:
             p = o["paced"]
-            print(f"ours at {p['offered_turns_per_s']} turns/s offered ({args.ratio:g}x stock): "
+            print(f"ours at {p['offered_turns_per_s']} turns/s offered ({p['offered_turns_per_s'] / s['sustained']['turns_per_s']:.1f}x stock): "
                   f"{p['turns_per_s']} done/s, reply p95 {p['reply_ms'].get('p95')} ms (target <= 1000), "
                   f"ack p99 {p['ack_ms'].get('p99')} ms (target <= 50)")
         def largest(side):
