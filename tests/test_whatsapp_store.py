@@ -12,14 +12,14 @@ from tests.test_db import database_url  # noqa: F401  (the sqlite/postgresql fix
 
 
 @pytest.fixture
-def url(tmp_path, monkeypatch):
+def url(database_url, monkeypatch):  # noqa: F811  (SQLite and PostgreSQL)
     from telehealth import privacy
 
     monkeypatch.setenv("PATIENT_ID_KEY", "k")
     monkeypatch.setenv("DATA_ENCRYPTION_KEY", "kWh8Qw3v0j7m4YV1zC0pG1o1y3m0f5m4r7n2k9d6s8A=")
     privacy._key.cache_clear()
     privacy._fernet.cache_clear()
-    yield f"sqlite:///{tmp_path / 'app.db'}"
+    yield database_url
     privacy._key.cache_clear()
     privacy._fernet.cache_clear()
 
@@ -180,3 +180,20 @@ def test_a_turn_s_replies_and_its_processed_mark_commit_together(url):
     store.finish_turn("wamid.turn", "9238", [text_body("9238", "welcome"), text_body("9238", "menu")], url)
     assert store.is_processed("wamid.turn", url)
     assert [o.body["text"]["body"] for o in store.due(url=url, chain=5)] == ["welcome", "menu"]
+
+
+def test_statuses_in_every_order_end_at_the_furthest_and_a_failure_is_kept(url):
+    import itertools
+
+    for n, order in enumerate(itertools.permutations(["sent", "delivered", "read"])):
+        (oid,) = store.enqueue("9239", [text_body("9239", f"s{n}")], url)
+        store.mark_sent(oid, f"wamid.s{n}", url)
+        assert all(store.record_status(f"wamid.s{n}", status, url=url) for status in order)
+        with db.session_scope(url) as session:
+            assert session.get(db.WhatsAppOutbox, oid).delivery == "read", order
+    (oid,) = store.enqueue("9239", [text_body("9239", "f")], url)
+    store.mark_sent(oid, "wamid.f", url)
+    store.record_status("wamid.f", "failed", "131026 Message undeliverable", url)
+    with db.session_scope(url) as session:
+        row = session.get(db.WhatsAppOutbox, oid)
+        assert (row.delivery, row.last_error) == ("failed", "131026 Message undeliverable")

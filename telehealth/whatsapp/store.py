@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -210,19 +210,22 @@ def mark_failed(outbox_id: int, error: str, url: Optional[str] = None) -> None:
 
 
 _DELIVERY_ORDER = {"sent": 1, "delivered": 2, "read": 3}
+_DELIVERY_RANK = case(_DELIVERY_ORDER, value=WhatsAppOutbox.delivery, else_=0)
 
 
 def record_status(wamid: str, status: str, error: Optional[str] = None, url: Optional[str] = None) -> bool:
-    """A status webhook for a message we sent; statuses may arrive out of order ("read" wins)."""
+    """A status webhook for a message we sent; statuses may arrive out of order ("read" wins).
+    One conditional UPDATE (statuses are most of the webhooks: Meta sends two or three per
+    message); False when no message of ours has that id."""
     with session_scope(url) as session:
-        row = session.execute(select(WhatsAppOutbox).where(WhatsAppOutbox.wamid == wamid)).scalars().first()
-        if row is None:
-            return False
+        query = update(WhatsAppOutbox).where(WhatsAppOutbox.wamid == wamid)
         if status == "failed":
-            row.delivery, row.last_error = "failed", (error or "failed")[:200]
-        elif _DELIVERY_ORDER.get(status, 0) > _DELIVERY_ORDER.get(row.delivery or "", 0):
-            row.delivery = status
-        return True
+            query = query.values(delivery="failed", last_error=(error or "failed")[:200])
+        else:
+            query = query.where(_DELIVERY_RANK < _DELIVERY_ORDER.get(status, 0)).values(delivery=status)
+        if session.execute(query.execution_options(synchronize_session=False)).rowcount:
+            return True
+        return session.execute(select(WhatsAppOutbox.id).where(WhatsAppOutbox.wamid == wamid).limit(1)).first() is not None
 
 
 def pending_count(url: Optional[str] = None) -> int:
