@@ -72,23 +72,23 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         while len(self._kept) > self.cache_size:
             self._kept.popitem(last=False)
 
-    def _valid(self, sender_id: Text, session: Any) -> Optional[_Kept]:
-        kept = self._kept.get(sender_id)
-        if kept is None or len(kept.tracker.events) != kept.events or self._last_id(session, sender_id) != kept.last_id:
-            self._kept.pop(sender_id, None)
-            return None
-        self._kept.move_to_end(sender_id)
-        return kept
+    @staticmethod
+    def _fresh(kept: Optional[_Kept], last_id: int) -> bool:
+        """``kept`` still holds everything the database has for its sender, and nothing more
+        (no event added since, by this process or another)."""
+        return kept is not None and len(kept.tracker.events) == kept.events and kept.last_id == last_id
 
     # ----- TrackerStore ---------------------------------------------------------------------
     async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
         with self.session_scope() as session:
-            kept = self._valid(sender_id, session)
-            if kept is not None:
-                self.hits += 1
-                return kept.tracker
-            self.misses += 1
             last_id = self._last_id(session, sender_id)
+        kept = self._kept.get(sender_id)
+        if self._fresh(kept, last_id):
+            self._kept.move_to_end(sender_id)
+            self.hits += 1
+            return kept.tracker
+        self._kept.pop(sender_id, None)
+        self.misses += 1
         tracker = await super().retrieve(sender_id)
         if tracker is not None:
             self._keep(sender_id, tracker, last_id)
@@ -100,9 +100,8 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         sender_id = tracker.sender_id
         with self.session_scope() as session:
             kept = self._kept.get(sender_id)
-            if (kept is not None and kept.tracker is tracker
-                    and self._last_id(session, sender_id) == kept.last_id):
-                stored = kept.events
+            if kept is not None and kept.tracker is tracker and kept.last_id == self._last_id(session, sender_id):
+                stored = kept.events  # the events the tracker had when kept are the stored ones
             else:
                 stored = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).count()
             new_events = list(itertools.islice(tracker.events, stored, None))

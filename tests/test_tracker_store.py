@@ -60,7 +60,7 @@ def stores(database_url):  # noqa: F811
 
 
 def run(coro):
-    return asyncio.get_event_loop_policy().new_event_loop().run_until_complete(coro)
+    return asyncio.run(coro)
 
 
 def turn(tracker, text: str, age: float) -> None:
