@@ -43,9 +43,8 @@ LANGUAGE_DETECTION = "language_detection"
 LATIN_LOCALES = ("en", "ur-Latn")
 
 
-@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
-class TextNormalizer(GraphComponent):
-    """Normalises the text of every message before tokenisation."""
+class StatelessComponent(GraphComponent):
+    """A component with nothing to configure, train or load."""
 
     @classmethod
     def create(
@@ -54,8 +53,13 @@ class TextNormalizer(GraphComponent):
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "TextNormalizer":
+    ) -> "StatelessComponent":
         return cls()
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
+class TextNormalizer(StatelessComponent):
+    """Normalises the text of every message before tokenisation."""
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         for message in training_data.training_examples:
@@ -235,19 +239,9 @@ def parse_option(text: Optional[Text]) -> Optional[int]:
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
-class RuleIntentClassifier(GraphComponent):
+class RuleIntentClassifier(StatelessComponent):
     """Menu numbers are ``select_option``; a phone number is ``give_phone_number``; messages in no
     script we serve are ``nlu_fallback``."""
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> "RuleIntentClassifier":
-        return cls()
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
@@ -332,18 +326,8 @@ class SymptomExtractor(GraphComponent):
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
-class CompactParseData(GraphComponent):
+class CompactParseData(StatelessComponent):
     """Drops the selected answer's texts from the response selector's output (see the module doc)."""
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> "CompactParseData":
-        return cls()
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
