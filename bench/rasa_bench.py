@@ -39,25 +39,25 @@ import os
 import random
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import aiohttp
 import requests
-import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.whatsapp_bench import envelope, percentiles  # noqa: E402
 from telehealth import deploy  # noqa: E402
 from telehealth.i18n import LOCALES  # noqa: E402
 from telehealth.whatsapp.cloud_api import SIGNATURE_HEADER, dumps, sign  # noqa: E402
+from tests.conftest import load_phrases  # noqa: E402  (the held-out phrase bank)
+from tests.e2e.conftest import _free_port as free_port, _wait as wait_http  # noqa: E402
 
 BIN = Path(sys.executable).parent
 WORK = ROOT / "var" / "bench"
@@ -66,14 +66,6 @@ FALLBACK_LOCALES = ("pa", "ps", "sd", "bal", "ks")  # the consult form asks whet
 KEYS = {"PATIENT_ID_KEY": "bench-patient-key", "DATA_ENCRYPTION_KEY": "kWh8Qw3v0j7m4YV1zC0pG1o1y3m0f5m4r7n2k9d6s8A="}
 SECRETS = {"verify_token": "bench-verify", "app_secret": "bench-app-secret", "access_token": "bench-token",
            "phone_number_id": "100000000000777", "internal_token": "bench-internal"}
-
-
-def load_phrases() -> Dict[str, Dict[str, List[str]]]:
-    out = {}
-    for path in sorted((ROOT / "tests" / "phrases").glob("*.yml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        out[data["locale"]] = data["phrases"]
-    return out
 
 
 PHRASES = load_phrases()
@@ -147,18 +139,8 @@ def choices_whatsapp(body: Dict[str, Any]) -> List[str]:
 
 
 # ----- measurements -------------------------------------------------------------------------
-def percentiles(values: List[float]) -> Dict[str, float]:
-    if not values:
-        return {"n": 0}
-    values = sorted(values)
-    pick = lambda q: values[min(len(values) - 1, int(round(q * (len(values) - 1))))]  # noqa: E731
-    return {"n": len(values), "p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99), "max": values[-1],
-            "mean": statistics.fmean(values)}
-
-
 @dataclass
 class Tally:
-    started: float = field(default_factory=time.perf_counter)
     window: Tuple[float, float] = (0.0, float("inf"))
     latencies: List[float] = field(default_factory=list)
     acks: List[float] = field(default_factory=list)
@@ -189,14 +171,7 @@ class WhatsAppPatient:
         self.choices: List[str] = []
 
     async def _post(self, message: Dict[str, Any]) -> float:
-        message = {"from": self.wa_id, "id": f"wamid.bench.{uuid.uuid4().hex}", "timestamp": str(int(time.time())),
-                   **message}
-        payload = {"object": "whatsapp_business_account", "entry": [{"id": "BENCH", "changes": [{
-            "field": "messages", "value": {
-                "messaging_product": "whatsapp",
-                "metadata": {"display_phone_number": "0", "phone_number_id": SECRETS["phone_number_id"]},
-                "contacts": [{"profile": {"name": "bench"}, "wa_id": self.wa_id}], "messages": [message]}}]}]}
-        body = dumps(payload)
+        body = dumps(envelope(self.wa_id, message, SECRETS["phone_number_id"]))
         start = time.perf_counter()
         async with self.session.post(self.webhook, data=body, headers={
                 "Content-Type": "application/json", SIGNATURE_HEADER: sign(body, SECRETS["app_secret"])}) as resp:
@@ -274,28 +249,6 @@ class RestPatient:
 
 
 # ----- processes ----------------------------------------------------------------------------
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, proc: subprocess.Popen, log: Path, seconds: float = 300) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[:3]} exited early; see {log}:\n{log.read_text(errors='replace')[-2000:]}")
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(1)
-    raise RuntimeError(f"{url} did not come up; see {log}")
-
-
 class Processes:
     def __init__(self, work: Path, env: Dict[str, str]) -> None:
         self.work, self.env = work, env
