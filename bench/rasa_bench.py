@@ -171,6 +171,9 @@ class WhatsAppPatient:
         self.choices: List[str] = []
 
     async def _post(self, message: Dict[str, Any]) -> float:
+        if not self.seen and not self.choices:  # the first message: Meta (the stand-in) opens the 24-hour window
+            async with self.session.post(f"{self.standin}/_sandbox/inbound", json={"wa_id": self.wa_id}) as resp:
+                resp.raise_for_status()
         body = dumps(envelope(self.wa_id, message, SECRETS["phone_number_id"]))
         start = time.perf_counter()
         async with self.session.post(self.webhook, data=body, headers={

@@ -50,8 +50,15 @@ class Bench:
     def __init__(self, webhook: str, sandbox: str, secret: str, phone_number_id: str) -> None:
         self.webhook, self.sandbox, self.secret, self.pnid = webhook, sandbox, secret, phone_number_id
         self.errors: list = []
+        self.known: set = set()   # users whose 24-hour window the stand-in has opened
 
     async def post(self, session: aiohttp.ClientSession, payload: dict) -> float:
+        for change in payload["entry"][0]["changes"]:
+            for message in change["value"].get("messages") or []:
+                if message["from"] not in self.known:  # Meta (the stand-in) saw the user write
+                    self.known.add(message["from"])
+                    async with session.post(f"{self.sandbox}/_sandbox/inbound", json={"wa_id": message["from"]}) as resp:
+                        resp.raise_for_status()
         body = dumps(payload)
         start = time.perf_counter()
         async with session.post(self.webhook, data=body, headers={

@@ -89,6 +89,9 @@ class WhatsAppOutbox(Base):
     last_error = Column(String(200), nullable=True)  # error code and title only
     #: taken by a sender until then (a sender that died lets it go when the lease runs out)
     claimed_until = Column(DateTime(timezone=True), nullable=True)
+    #: encrypted template body to send instead if Meta fails this message because the 24-hour
+    #: window closed before it went out (error 131047); emptied once delivered or used
+    fallback = Column(Text, nullable=True)
 
 
 # ----- doctors, consult requests and the portal (issue 5) -----------------------------------

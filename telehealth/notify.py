@@ -53,12 +53,13 @@ def window_open(session: Session, wa_id: str, now: Optional[datetime] = None) ->
 
 def _send(session: Session, wa_id: str, key: str, locale: str, msg: Dict[str, Any], params: Dict[str, Any],
           now: Optional[datetime]) -> List[int]:
+    name, order = TEMPLATES[key]
+    template = template_body(wa_id, name, TEMPLATE_LANGUAGE.get(locale, "ur"), [str(params[p]) for p in order])
     if window_open(session, wa_id, now):
-        bodies = message_bodies(wa_id, msg, LIST_LABEL)
-    else:
-        name, order = TEMPLATES[key]
-        bodies = [template_body(wa_id, name, TEMPLATE_LANGUAGE.get(locale, "ur"), [str(params[p]) for p in order])]
-    return store.enqueue(wa_id, bodies, session=session)
+        # The window may close before the outbox sends it: Meta then fails it (131047) and the
+        # template goes instead.
+        return store.enqueue(wa_id, message_bodies(wa_id, msg, LIST_LABEL), session=session, fallback=template)
+    return store.enqueue(wa_id, [template], session=session)
 
 
 def _patient_wa_id(request: ConsultRequest) -> Optional[str]:

@@ -294,6 +294,12 @@ def test_the_patient_is_told_who_will_call_in_their_language(database_url):
     [body] = _outbox_bodies(database_url, wa_id)
     assert body["type"] == "text" and body["to"] == wa_id
     assert "Ayesha Siddiqui" in body["text"]["body"] and "+92 300" in body["text"]["body"]
+    # Should the window close before it goes out (Meta fails it with 131047), the template goes.
+    with session_scope(database_url) as s:
+        [row] = s.execute(select(WhatsAppOutbox).where(WhatsAppOutbox.patient_ref == patient_ref(wa_id))).scalars().all()
+        template = json.loads(decrypt(row.fallback))
+    assert template["template"]["name"] == "consult_accepted"
+    assert "Ayesha Siddiqui" in [p["text"] for p in template["template"]["components"][0]["parameters"]]
 
 
 def test_outside_the_24_hour_window_a_template_is_sent(database_url):

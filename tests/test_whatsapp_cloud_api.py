@@ -130,6 +130,21 @@ def test_buttons_become_reply_buttons_or_a_list():
     assert [r["id"] for r in body["interactive"]["action"]["sections"][0]["rows"]] == ["/affirm", "/deny", "/x", "/a", "/b"]
 
 
+def test_an_image_carries_a_short_text_as_its_caption_and_comes_before_longer_text_and_buttons():
+    link = "https://www.who.int/images/default-source/health-topics/coronavirus/masks.jpg"
+    (body,) = api.message_bodies("92300", {"text": "How to wear a mask", "image": link})
+    assert body["type"] == "image" and body["image"] == {"link": link, "caption": "How to wear a mask"}
+    (alone,) = api.message_bodies("92300", {"image": link})
+    assert alone["image"] == {"link": link}
+    buttons = [{"title": "Menu", "payload": "/help"}]
+    image, text = api.message_bodies("92300", {"text": "Wear it over nose and mouth.", "image": link, "buttons": buttons})
+    assert image["image"] == {"link": link} and text["interactive"]["action"]["buttons"][0]["reply"]["id"] == "/help"
+    long = "Wash your hands. " * 100
+    bodies = api.message_bodies("92300", {"text": long, "image": link})
+    assert bodies[0]["image"] == {"link": link} and "".join(b["text"]["body"] for b in bodies[1:]).startswith("Wash")
+    assert all(api.validate_body(b) is None for b in bodies + [body, alone, image, text])
+
+
 def test_every_response_in_every_locale_is_a_body_meta_accepts():
     """What the bot can say is sendable on WhatsApp: buttons, lists, lengths, in all eight locales."""
     problems = []
@@ -160,6 +175,14 @@ def test_every_response_in_every_locale_is_a_body_meta_accepts():
             "type": "list", "body": {"text": "b"}, "action": {"button": "Menu", "sections": [
                 {"rows": [{"id": f"/p{i}", "title": "t"} for i in range(11)]}]}}}, "row count"),
         (api.read_receipt_body("wamid.1"), None),
+        (api.image_body("1", "https://example.org/a.png", "c" * 1025), "caption is longer than 1024"),
+        (api.image_body("1", "ftp://example.org/a.png"), "not a valid http(s) URL"),
+        ({**api.image_body("1", "https://example.org/a.png"), "image": {"link": "https://example.org/a.png", "id": "9"}},
+         "exactly one of id or link"),
+        ({**api.image_body("1", "https://example.org/a.png"), "image": {"url": "https://example.org/a.png"}}, "Unexpected key"),
+        ({"messaging_product": "whatsapp", "to": "1", "type": "audio", "audio": {"id": "9", "caption": "x"}}, "Unexpected key"),
+        ({"messaging_product": "whatsapp", "to": "1", "type": "document",
+          "document": {"id": "9", "filename": "advice.pdf", "caption": "Advice"}}, None),
     ],
 )
 def test_meta_rules(body, details):

@@ -6,7 +6,7 @@ import pytest
 from telehealth import db
 from telehealth.channels.whatsapp import WhatsAppInput, rasa_text
 from telehealth.whatsapp import store
-from telehealth.whatsapp.cloud_api import Inbound, text_body
+from telehealth.whatsapp.cloud_api import Inbound, template_body, text_body
 from telehealth.whatsapp.sender import BACKOFF_MAX_S, backoff
 from tests.test_db import database_url  # noqa: F401  (the sqlite/postgresql fixture)
 
@@ -70,6 +70,25 @@ def test_statuses_out_of_order(url):
     assert not store.record_status("wamid.unknown", "read", url=url)
     with db.session_scope(url) as session:
         assert session.get(db.WhatsAppOutbox, oid).delivery == "read"
+
+
+def test_a_notification_that_meets_a_closed_window_is_replaced_by_its_template_once(url):
+    template = template_body("9235", "consult_no_answer", "ur", [])
+    first, second = store.enqueue("9235", [text_body("9235", "Doctor tried"), text_body("9235", "menu")], url,
+                                  fallback=template)
+    store.mark_sent(first, "wamid.f1", url)
+    with db.session_scope(url) as session:
+        assert "consult_no_answer" not in session.get(db.WhatsAppOutbox, first).fallback  # encrypted
+    assert store.record_status("wamid.f1", "failed", "131047 Re-engagement message", url=url, window_closed=True)
+    assert store.record_status("wamid.f1", "failed", "131047 Re-engagement message", url=url, window_closed=True)  # replayed
+    bodies = [o.body for o in store.due(url=url, chain=5)]
+    assert bodies == [text_body("9235", "menu"), template], "the template follows, once"
+    # A message that was delivered has no fallback left; a later failure of it sends nothing.
+    (other,) = store.enqueue("9236", [text_body("9236", "x")], url, fallback=template_body("9236", "consult_feedback", "ur", []))
+    store.mark_sent(other, "wamid.f2", url)
+    store.record_status("wamid.f2", "delivered", url=url)
+    store.record_status("wamid.f2", "failed", "131047 Re-engagement message", url=url, window_closed=True)
+    assert [o.body for o in store.due(url=url, chain=5) if o.body["to"] == "9236"] == []
 
 
 def test_backoff_grows_and_is_capped():

@@ -6,6 +6,12 @@ rejects (``telehealth.whatsapp.cloud_api.validate_body``: unknown fields, too ma
 long titles, empty or over-long text; a wrong token is error 190). It records what it accepted,
 and it can be told to fail a share of sends (HTTP 500, or 429 with code 130429) for tests.
 
+Like Meta, it keeps each user's 24-hour customer-service window: a free-form message (anything
+but a template or a read receipt) to someone who has not written in the last 24 hours is
+accepted with a message id and then fails, reported by a ``failed`` status webhook with error
+131047 ("Re-engagement message"). It learns that a user wrote from the chat page, or, for tests
+and benchmarks that post webhooks to the connector themselves, from ``POST /_sandbox/inbound``.
+
     python -m telehealth.sandbox.standin --port 8081 --token TOKEN \
         --webhook-url http://localhost:5005/webhooks/whatsapp/webhook --app-secret SECRET
 
@@ -16,7 +22,9 @@ replies, a location, a "voice note"), and every accepted bot message is followed
 
 Endpoints: ``POST /{version}/{phone_number_id}/messages`` (the API), and for tests and the chat
 page ``GET /_sandbox/messages[?to=…]``, ``GET /_sandbox/wait?to=…&after=N`` (long poll), ``DELETE /_sandbox/messages``, ``POST /_sandbox/failures``
-``{"rate": 0.3, "mode": "500" | "130429", "seed": 1}``.
+``{"rate": 0.3, "mode": "500" | "130429", "seed": 1}``, ``POST /_sandbox/inbound``
+``{"wa_id": "92300…", "timestamp": 1764000000}`` (a user's message reached Meta; timestamp
+defaults to now).
 """
 from __future__ import annotations
 
@@ -31,18 +39,19 @@ from typing import Any, Dict, List, Optional
 
 from aiohttp import ClientSession, ClientTimeout, web
 
-from telehealth.whatsapp.cloud_api import SIGNATURE_HEADER, dumps, sign, validate_body
+from telehealth.whatsapp.cloud_api import SIGNATURE_HEADER, WINDOW_CLOSED, WINDOW_HOURS, dumps, sign, validate_body
 
 
 PAGE = Path(__file__).resolve().parent / "chat.html"
 
 
 def make_app(token: str, webhook_url: Optional[str] = None, app_secret: Optional[str] = None,
-             phone_number_id: str = "sandbox") -> web.Application:
+             phone_number_id: str = "sandbox", window_hours: float = WINDOW_HOURS) -> web.Application:
     app = web.Application()
     state: Dict[str, Any] = {"sent": [], "receipts": [], "failures": {"rate": 0.0, "mode": "500"},
                              "rng": random.Random(0), "ids": itertools.count(1), "user_ids": itertools.count(1),
-                             "tasks": set(), "by_to": {}, "arrived": asyncio.Condition()}
+                             "tasks": set(), "by_to": {}, "arrived": asyncio.Condition(),
+                             "last_inbound": {}}
     app["state"] = state
 
     async def deliver(payload: Dict[str, Any]) -> int:
@@ -66,14 +75,21 @@ def make_app(token: str, webhook_url: Optional[str] = None, app_secret: Optional
         state["tasks"].add(task)
         task.add_done_callback(state["tasks"].discard)
 
+    def window_open(wa_id: str) -> bool:
+        last = state["last_inbound"].get(wa_id)
+        return last is not None and time.time() - last < window_hours * 3600
+
     async def report_status(record: Dict[str, Any], status: str, delay: float = 0.0) -> None:
         await asyncio.sleep(delay)
-        if record.get("status") == "read" and status != "read":
+        if record.get("status") in ("read", "failed") and status != "read":
             return
         record["status"] = status
+        update: Dict[str, Any] = {"id": record["id"], "status": status, "timestamp": str(int(time.time())),
+                                  "recipient_id": record["to"]}
+        if record.get("errors"):
+            update["errors"] = record["errors"]
         try:
-            await deliver(envelope({"statuses": [{"id": record["id"], "status": status, "timestamp": str(int(time.time())),
-                                                  "recipient_id": record["to"]}]}))
+            await deliver(envelope({"statuses": [update]}))
         except Exception:  # the connector is down: Meta would retry; the page still shows the message
             pass
 
@@ -107,8 +123,15 @@ def make_app(token: str, webhook_url: Optional[str] = None, app_secret: Optional
         state["by_to"].setdefault(record["to"], []).append(record)
         async with state["arrived"]:
             state["arrived"].notify_all()
-        later(report_status(record, "sent", 0.05))
-        later(report_status(record, "delivered", 0.3))
+        if body.get("type", "text") != "template" and not window_open(body["to"]):
+            # Meta accepts the request and fails the message afterwards.
+            record["errors"] = [{"code": WINDOW_CLOSED, "title": "Re-engagement message", "message": "Re-engagement message",
+                                 "error_data": {"details": "Message failed to send because more than 24 hours have passed "
+                                                           "since the customer last replied to this number."}}]
+            later(report_status(record, "failed", 0.05))
+        else:
+            later(report_status(record, "sent", 0.05))
+            later(report_status(record, "delivered", 0.3))
         return web.json_response({"messaging_product": "whatsapp",
                                   "contacts": [{"input": body["to"], "wa_id": body["to"]}],
                                   "messages": [{"id": wamid}]})
@@ -159,17 +182,27 @@ def make_app(token: str, webhook_url: Optional[str] = None, app_secret: Optional
         else:
             return web.json_response({"error": f"unknown type {kind}"}, status=400)
         contacts = [{"profile": {"name": str(data.get("name") or "Sandbox user")}, "wa_id": wa_id}]
+        state["last_inbound"][wa_id] = time.time()
         try:
             status = await deliver(envelope({"contacts": contacts, "messages": [message]}))
         except Exception as exc:
             return web.json_response({"error": f"the assistant is not reachable: {type(exc).__name__}"}, status=502)
         return web.json_response({"id": message["id"], "webhook_status": status})
 
+    async def inbound(request: web.Request) -> web.Response:
+        """A user's message reached Meta (sent to the connector by the caller): opens the window."""
+        data = await request.json()
+        wa_id = "".join(ch for ch in str(data.get("wa_id") or "") if ch.isdigit())
+        if not wa_id:
+            return web.json_response({"error": "a phone number is needed"}, status=400)
+        state["last_inbound"][wa_id] = float(data.get("timestamp") or time.time())
+        return web.json_response({"wa_id": wa_id, "window_open": window_open(wa_id)})
+
     async def shown(request: web.Request) -> web.Response:
         """The page displayed these bot messages: report them read."""
         data = await request.json()
         for record in state["sent"]:
-            if record["id"] in set(data.get("ids") or []) and record.get("status") != "read":
+            if record["id"] in set(data.get("ids") or []) and record.get("status") not in ("read", "failed"):
                 later(report_status(record, "read"))
         return web.json_response({"ok": True})
 
@@ -198,6 +231,7 @@ def make_app(token: str, webhook_url: Optional[str] = None, app_secret: Optional
     app.router.add_get("/", page)
     app.router.add_post("/_sandbox/send", user_sends)
     app.router.add_post("/_sandbox/shown", shown)
+    app.router.add_post("/_sandbox/inbound", inbound)
     return app
 
 
@@ -209,8 +243,10 @@ def main() -> None:
     parser.add_argument("--webhook-url", help="the connector's webhook, for the chat page and statuses")
     parser.add_argument("--app-secret", help="signs the webhooks (the connector's WHATSAPP_APP_SECRET)")
     parser.add_argument("--phone-number-id", default="sandbox")
+    parser.add_argument("--window-hours", type=float, default=WINDOW_HOURS,
+                        help="the customer-service window (free-form messages fail with 131047 outside it)")
     args = parser.parse_args()
-    web.run_app(make_app(args.token, args.webhook_url, args.app_secret, args.phone_number_id),
+    web.run_app(make_app(args.token, args.webhook_url, args.app_secret, args.phone_number_id, args.window_hours),
                 host=args.host, port=args.port, print=None)
 
 

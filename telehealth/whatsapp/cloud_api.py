@@ -29,6 +29,10 @@ LIST_ROW_TITLE_MAX = 24
 LIST_ROW_ID_MAX = 200
 LIST_ROW_DESCRIPTION_MAX = 72
 LIST_BUTTON_MAX = 20
+CAPTION_MAX = 1024               # image, video and document captions
+#: A free-form message to someone whose last message is older than this fails (131047).
+WINDOW_HOURS = 24
+WINDOW_CLOSED = 131047
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 
@@ -257,13 +261,27 @@ def read_receipt_body(message_id: str) -> Dict[str, Any]:
             "typing_indicator": {"type": "text"}}
 
 
+def image_body(to: str, link: str, caption: str = "") -> Dict[str, Any]:
+    image: Dict[str, Any] = {"link": link}
+    if caption:
+        image["caption"] = caption
+    return {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to, "type": "image", "image": image}
+
+
 def message_bodies(to: str, message: Dict[str, Any], list_label: str = "Choose") -> List[Dict[str, Any]]:
-    """The Cloud API bodies for one Rasa bot message (text, buttons, custom payload)."""
+    """The Cloud API bodies for one Rasa bot message (text, buttons, image, custom payload)."""
     custom = message.get("custom")
     if isinstance(custom, dict) and custom.get("type"):
         return [{"messaging_product": "whatsapp", "recipient_type": "individual", "to": to, **custom}]
     text = message.get("text") or ""
     buttons = message.get("buttons") or []
+    image = message.get("image")
+    if image:
+        # A short text without buttons is the image's caption; otherwise the image comes first
+        # and the text (with its buttons) after it, as Rasa's other channels order them.
+        if not buttons and len(text) <= CAPTION_MAX:
+            return [image_body(to, str(image), text)]
+        return [image_body(to, str(image))] + message_bodies(to, {"text": text, "buttons": buttons}, list_label)
     if not buttons:
         return [text_body(to, part) for part in split_text(text)] if text else []
     parts = split_text(text, INTERACTIVE_BODY_MAX)
@@ -314,9 +332,31 @@ def validate_body(body: Any) -> Optional[Dict[str, Any]]:
         return _validate_interactive(body.get("interactive") or {})
     if kind == "template":
         return _validate_template(body.get("template"))
-    if kind in ("image", "audio", "document", "video", "sticker", "location", "reaction"):
+    if kind in _MEDIA_FIELDS:
+        return _validate_media(kind, body.get(kind))
+    if kind in ("location", "reaction"):
         return None if isinstance(body.get(kind), dict) else _error("Invalid parameter", f"{kind} object is required", 100)
     return _error("Invalid parameter", f"Unsupported message type {kind}", 100)
+
+
+#: The fields of each kind of media object (by id from an upload, or by an http(s) link).
+_MEDIA_FIELDS = {"image": {"id", "link", "caption"}, "video": {"id", "link", "caption"},
+                 "document": {"id", "link", "caption", "filename"}, "audio": {"id", "link"}, "sticker": {"id", "link"}}
+
+
+def _validate_media(kind: str, media: Any) -> Optional[Dict[str, Any]]:
+    if not isinstance(media, dict):
+        return _error("Invalid parameter", f"{kind} object is required", 100)
+    unknown = set(media) - _MEDIA_FIELDS[kind]
+    if unknown:
+        return _error("Invalid parameter", f"Unexpected key(s): {kind}.{', {kind}.'.join(sorted(unknown))}", 100)
+    if bool(media.get("id")) == bool(media.get("link")):
+        return _error("Invalid parameter", f"{kind} requires exactly one of id or link", 100)
+    if media.get("link") and not re.match(r"https?://[^\s/]+\.[^\s]+$", str(media["link"])):
+        return _error("Parameter value is not valid", f"{kind}.link is not a valid http(s) URL", 131009)
+    if len(str(media.get("caption") or "")) > CAPTION_MAX:
+        return _error("Parameter value is not valid", f"{kind}.caption is longer than {CAPTION_MAX} characters")
+    return None
 
 
 def _validate_template(template: Any) -> Optional[Dict[str, Any]]:

@@ -85,14 +85,19 @@ class Outgoing:
 
 
 def enqueue(wa_id: str, bodies: List[Dict[str, Any]], url: Optional[str] = None,
-            session: Optional[Session] = None) -> List[int]:
+            session: Optional[Session] = None, fallback: Optional[Dict[str, Any]] = None) -> List[int]:
     """Store messages to send to ``wa_id``, in order; returns their ids.
+
+    ``fallback`` (a template body) goes with the first message: if Meta fails it because the
+    user's 24-hour window closed before it was sent (131047), the template is sent instead.
 
     With ``session`` the messages join the caller's transaction (a consult's change of state and
     its notification commit together); the sender's loop finds them within its poll interval.
     """
     ref = patient_ref(wa_id)
     rows = [WhatsAppOutbox(patient_ref=ref, payload=encrypt(json.dumps(b).encode("utf-8"))) for b in bodies]
+    if fallback is not None and rows:
+        rows[0].fallback = encrypt(json.dumps(fallback).encode("utf-8"))
     if session is not None:
         session.add_all(rows)
         session.flush()
@@ -213,19 +218,42 @@ _DELIVERY_ORDER = {"sent": 1, "delivered": 2, "read": 3}
 _DELIVERY_RANK = case(_DELIVERY_ORDER, value=WhatsAppOutbox.delivery, else_=0)
 
 
-def record_status(wamid: str, status: str, error: Optional[str] = None, url: Optional[str] = None) -> bool:
+def record_status(wamid: str, status: str, error: Optional[str] = None, url: Optional[str] = None,
+                  window_closed: bool = False) -> bool:
     """A status webhook for a message we sent; statuses may arrive out of order ("read" wins).
     One conditional UPDATE (statuses are most of the webhooks: Meta sends two or three per
-    message); False when no message of ours has that id."""
+    message); False when no message of ours has that id. A message that failed because the
+    24-hour window had closed (``window_closed``) is replaced by its fallback template, once."""
     with session_scope(url) as session:
         query = update(WhatsAppOutbox).where(WhatsAppOutbox.wamid == wamid)
         if status == "failed":
             query = query.values(delivery="failed", last_error=(error or "failed")[:200])
         else:
-            query = query.where(_DELIVERY_RANK < _DELIVERY_ORDER.get(status, 0)).values(delivery=status)
+            values: Dict[str, Any] = {"delivery": status}
+            if status in ("delivered", "read"):
+                values["fallback"] = None
+            query = query.where(_DELIVERY_RANK < _DELIVERY_ORDER.get(status, 0)).values(**values)
         if session.execute(query.execution_options(synchronize_session=False)).rowcount:
+            if window_closed:
+                _send_fallback(session, wamid)
             return True
         return session.execute(select(WhatsAppOutbox.id).where(WhatsAppOutbox.wamid == wamid).limit(1)).first() is not None
+
+
+def _send_fallback(session: Session, wamid: str) -> None:
+    row = session.execute(
+        select(WhatsAppOutbox.id, WhatsAppOutbox.patient_ref, WhatsAppOutbox.fallback)
+        .where(WhatsAppOutbox.wamid == wamid, WhatsAppOutbox.fallback.is_not(None))
+    ).first()
+    if row is None:
+        return
+    # Taken by a conditional UPDATE: a replayed "failed" webhook finds nothing left to send.
+    taken = session.execute(
+        update(WhatsAppOutbox).where(WhatsAppOutbox.id == row.id, WhatsAppOutbox.fallback.is_not(None))
+        .values(fallback=None).execution_options(synchronize_session=False)
+    ).rowcount
+    if taken:
+        session.add(WhatsAppOutbox(patient_ref=row.patient_ref, payload=row.fallback))
 
 
 def pending_count(url: Optional[str] = None) -> int:

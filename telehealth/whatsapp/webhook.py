@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import List, Optional
 
 from telehealth.whatsapp import store
-from telehealth.whatsapp.cloud_api import Inbound, parse_envelope, signature_valid
+from telehealth.whatsapp.cloud_api import WINDOW_CLOSED, Inbound, parse_envelope, signature_valid
 
 
 #: The receiver's forwards to a worker's channel: path and the header with the shared token.
@@ -46,5 +46,6 @@ async def accept(body: bytes, signature: Optional[str], app_secret: str, pool: O
             result.new_messages.append(message)
     for status in envelope.statuses:
         error = "; ".join(f"{e.get('code')} {e.get('title', '')}" for e in status.errors) or None
-        await loop.run_in_executor(pool, store.record_status, status.message_id, status.status, error)
+        window_closed = any(str(e.get("code")) == str(WINDOW_CLOSED) for e in status.errors)
+        await loop.run_in_executor(pool, store.record_status, status.message_id, status.status, error, None, window_closed)
     return result

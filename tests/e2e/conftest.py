@@ -137,9 +137,15 @@ class WhatsApp:
         self.standin = standin
         self.webhook = webhook
         self._ids = 0
+        self._window_open: dict = {}
 
     def envelope(self, wa_id: str, message: dict) -> dict:
+        """A user's message as Meta's webhook carries it; Meta (the stand-in) now knows the user
+        wrote, so its 24-hour window for free-form replies is open."""
         self._ids += 1
+        if not self._window_open.get(wa_id):
+            requests.post(f"{self.standin}/_sandbox/inbound", json={"wa_id": wa_id}, timeout=10).raise_for_status()
+            self._window_open[wa_id] = True
         message = {"from": wa_id, "id": message.pop("id", f"wamid.e2e.{time.time_ns()}.{self._ids}"),
                    "timestamp": str(int(time.time())), **message}
         return {"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": {
