@@ -4,7 +4,7 @@ whom the user speaks of, conditions, and yes/no answers, in all eight locales.
 Built on spaCy: a blank Urdu pipeline tokenises Perso-Arabic text and a blank multilingual one
 Latin text; one ``PhraseMatcher`` per pipeline holds the per-locale lexicons
 (``telehealth/lexicons/<tag>.yml``) of every locale at once, because people code-mix ("mujhe
-fever hai", "مجھے fever ہے"). Text is normalised first (``telehealth.text.normalize``), the same
+fever hai", "مجھے fever ہے"). Text is normalised first (``telehealth.text.match_form``: the NLU normaliser, marks dropped), the same
 as NLU sees it. Overlapping matches resolve to the longest, so "saans nahi aa rahi" (cannot
 breathe) is one phrase and not "breathing" plus a negation. A word that matches nothing but is
 one letter away from a symptom word of five letters or more counts as that word ("feaver",
@@ -32,7 +32,7 @@ import yaml
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
 
-from telehealth.text import dominant_script, normalize
+from telehealth.text import dominant_script, match_form
 from telehealth.triage import ALL_SYMPTOMS, COMORBIDITIES, WARNING_SIGNS
 
 LEXICON_DIR = Path(__file__).resolve().parent / "lexicons"
@@ -136,7 +136,7 @@ class Lexicon:
 
     def _add(self, label: str, phrases: Iterable) -> None:
         for p in phrases or ():
-            text = normalize(str(p))
+            text = match_form(str(p))
             if text:
                 self.phrases.setdefault(label, set()).add(text)
 
@@ -153,7 +153,7 @@ class Lexicon:
         self._add("CONJ", data.get("conjunctions"))
         self._add("BREAK", data.get("clause_breaks"))
         for word, value in (data.get("numbers") or {}).items():
-            word = normalize(str(word))
+            word = match_form(str(word))
             if word and isinstance(value, int):
                 self.numbers[word] = value
                 self._add(f"NUM:{value}", [word])
@@ -172,11 +172,11 @@ class Lexicon:
         for name, phrases in (data.get("comorbidities") or {}).items():
             if name in COMORBIDITIES:
                 self._add(f"COM:{name}", phrases)
-        self.fillers |= {normalize(str(w)) for w in data.get("fillers") or () if " " not in normalize(str(w))}
-        self.question_words |= {normalize(str(w)) for w in data.get("question_words") or ()}
+        self.fillers |= {match_form(str(w)) for w in data.get("fillers") or () if " " not in match_form(str(w))}
+        self.question_words |= {match_form(str(w)) for w in data.get("question_words") or ()}
         for name, phrases in (data.get("consult_choices") or {}).items():
             self.choices.setdefault(str(name), set()).update(
-                normalize(str(p)) for p in phrases or () if normalize(str(p)))
+                match_form(str(p)) for p in phrases or () if match_form(str(p)))
 
 
 @lru_cache(maxsize=1)
@@ -205,7 +205,7 @@ def _within_one_edit(a: str, b: str) -> bool:
 
 
 def _prepare(text: str) -> str:
-    return normalize(text)
+    return match_form(text)
 
 
 def _items(text: str, lex: Lexicon) -> Tuple[Doc, List[_Item]]:
@@ -542,7 +542,7 @@ def parse_choice(text: str, allowed: Iterable[str], lex: Optional[Lexicon] = Non
     "number"); a tie between different choices is no answer.
     """
     lex = lex or lexicon()
-    norm = " " + " ".join(re.findall(r"\w+", normalize(text or ""))) + " "
+    norm = " " + " ".join(re.findall(r"\w+", match_form(text or ""))) + " "
     best: Tuple[int, Optional[str]] = (0, None)
     for name in allowed:
         for phrase in lex.choices.get(name, ()):

@@ -81,3 +81,17 @@ def dominant_script(text: str) -> str | None:
 def has_words(text: str) -> bool:
     """True when the text has at least one letter of any script (not only emoji or punctuation)."""
     return any(unicodedata.category(ch).startswith("L") for ch in text)
+
+
+# For matching words against the symptom lexicons only: every optional mark, Kashmiri's vowel
+# signs included, and Kashmiri's vowel letters written as the plain letter an Urdu keyboard
+# gives. NLU keeps them (they help tell Kashmiri from Urdu); a lexicon phrase should match
+# however the user wrote it ("چھُ نہٕ" = "چھ نہ", "دۄد" = "دود").
+_ALL_MARKS = re.compile("[\u0653-\u065f]")
+_PLAIN_LETTERS = str.maketrans({"\u06c4": "\u0648", "\u0672": "\u0627", "\u0673": "\u0627"})
+
+
+def match_form(text: str | None) -> str:
+    """``normalize(text)`` without any Arabic-script mark and with Kashmiri vowel letters plain."""
+    return _ALL_MARKS.sub("", normalize(text)).translate(_PLAIN_LETTERS)
+

@@ -21,6 +21,15 @@ def test_zero_width_tatweel_and_vowel_marks_are_removed():
     assert normalize("\u200fسلام\u200e") == "سلام"
 
 
+def test_the_lexicon_match_form_ignores_kashmiri_vowel_signs_and_letters_but_nlu_keeps_them():
+    from telehealth.text import match_form
+
+    assert match_form("چھُ نہٕ") == match_form("چھ نہ") == "چھ نہ"
+    assert match_form("دۄد") == "دود" and match_form("ٲٹھ") == "اٹھ"
+    assert match_form("مجھے ۳ دن سے بخار ہے") == normalize("مجھے ۳ دن سے بخار ہے")  # Urdu unchanged
+    assert normalize("نہٕ") != normalize("نہ")  # a Kashmiri cue for language detection
+
+
 def test_latin_is_lowercased_and_stretched_letters_collapse():
     assert normalize("BUKHAAAAR hai") == "bukhaar hai"
     assert normalize("  hello   there \n") == "hello there"
