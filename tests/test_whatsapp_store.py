@@ -91,6 +91,28 @@ def test_a_notification_that_meets_a_closed_window_is_replaced_by_its_template_o
     assert [o.body for o in store.due(url=url, chain=5) if o.body["to"] == "9236"] == []
 
 
+def test_meta_s_131047_status_webhook_sends_the_fallback_template(url, monkeypatch):
+    import asyncio
+    import json
+
+    from telehealth.whatsapp.cloud_api import sign
+    from telehealth.whatsapp.webhook import accept
+
+    monkeypatch.setenv("DATABASE_URL", url)
+    (oid,) = store.enqueue("9237", [text_body("9237", "Dr. Ayesha will call you")], url,
+                           fallback=template_body("9237", "consult_accepted", "ur", ["Ayesha", "1", "voice", "+92 300"]))
+    store.mark_sent(oid, "wamid.f3", url)
+    status = {"id": "wamid.f3", "status": "failed", "timestamp": "1", "recipient_id": "9237", "errors": [
+        {"code": 131047, "title": "Re-engagement message", "message": "Re-engagement message"}]}
+    body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [
+        {"field": "messages", "value": {"messaging_product": "whatsapp", "statuses": [status]}}]}]}).encode()
+    assert asyncio.run(accept(body, sign(body, "secret"), "secret")).status == 200
+    [due] = store.due(url=url)
+    assert due.body["type"] == "template" and due.body["template"]["name"] == "consult_accepted"
+    with db.session_scope(url) as session:
+        assert session.get(db.WhatsAppOutbox, oid).last_error == "131047 Re-engagement message"
+
+
 def test_backoff_grows_and_is_capped():
     assert backoff(0) <= 0.5 < backoff(6) <= BACKOFF_MAX_S
     assert backoff(30) <= BACKOFF_MAX_S
