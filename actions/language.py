@@ -9,7 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import latest_entity, latest_intent
 from telehealth.i18n import LOCALES, render, resolve_language
-from telehealth.menus import LANGUAGE, resolve_option
+from telehealth.menus import LANGUAGE, may_choose_language, resolve_option
 
 #: Confidence the detector needs to set a first guess, and to replace an earlier guess;
 #: a replacement also needs a message of a few words ("ok", "thanks" fit many locales).
@@ -24,6 +24,8 @@ _NO_HINT_INTENTS = {"greet", "change_language", "choose_language", "select_optio
 def chosen_language(tracker: Tracker) -> Optional[Text]:
     """The locale the latest message explicitly chooses, if it chooses one."""
     intent = latest_intent(tracker)
+    if not may_choose_language(intent, latest_entity(tracker, "menu")):
+        return None
     if intent == "choose_language":
         return resolve_language(latest_entity(tracker, "language")) or resolve_language(
             tracker.latest_message.get("text")
@@ -43,7 +45,9 @@ class ActionValidateSlotMappings(Action):
 
     Rasa runs ``action_validate_slot_mappings`` after each user message, once slot mappings
     are extracted, and, unlike a custom mapping action, lets it send a message too: the
-    "I am answering in Roman Urdu" hint, rendered in the new language.
+    "I am answering in Roman Urdu" hint, rendered in the new language. Once the user chose a
+    language, only a message that may choose another can change anything: the Rasa server
+    does not call this action for the others (``telehealth/rasa_runtime.py``).
     """
 
     def name(self) -> Text:

@@ -41,3 +41,11 @@ def resolve_option(menu: str | None, option: int) -> str | None:
     if option == 0:
         return "main_menu"
     return MENUS.get(menu or MAIN, MENUS[MAIN]).get(option)
+
+
+def may_choose_language(intent: str | None, menu_entity: str | None) -> bool:
+    """Whether a message with this intent can choose a language explicitly: "choose_language", or
+    a menu answer that is not known to be for another menu (without a ``menu`` entity the menu
+    shown last decides)."""
+    return intent == "choose_language" or (intent == "select_option" and menu_entity in (None, LANGUAGE))
+

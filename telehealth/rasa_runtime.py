@@ -10,6 +10,12 @@ checks both. Rasa is pinned (3.6.21): a Rasa upgrade must re-check these against
   of the event loop's time per turn (the forms call the action server two or three times a
   message). The schema is fixed, so it is checked once here and the compiled validator reused:
   the same responses pass and fail, with the same error message.
+- ``ActionExtractSlots._execute_validation_action``: after every user message Rasa rebuilds the
+  tracker from all its events and calls ``action_validate_slot_mappings`` on the action server
+  with the whole tracker. Ours only sets the language (``actions/language.py``): once the user
+  chose one, it can change something only on a message that may choose another
+  (``telehealth.menus.may_choose_language``). For every other message Rasa is told here what
+  the action would answer (nothing: the extracted slots stand as they are), without the call.
 """
 from __future__ import annotations
 
@@ -17,8 +23,11 @@ from functools import lru_cache
 from typing import Any, Dict, Text
 
 import jsonschema
-from rasa.core.actions.action import RemoteAction
+from rasa.core.actions.action import ActionExtractSlots, RemoteAction
 from rasa.shared.constants import DOCS_BASE_URL
+from rasa.shared.core.events import SlotSet
+
+from telehealth.menus import may_choose_language
 
 
 @lru_cache(maxsize=1)
@@ -47,3 +56,26 @@ def _validate_action_result(self: RemoteAction, result: Dict[Text, Any]) -> bool
 
 
 RemoteAction._validate_action_result = _validate_action_result  # type: ignore[assignment]
+
+
+_validate_slot_mappings = ActionExtractSlots._execute_validation_action
+
+
+def language_settled(tracker: Any) -> bool:
+    """True when ``action_validate_slot_mappings`` would return no events for the latest message."""
+    if tracker.get_slot("language_source") != "chosen":
+        return False
+    message = tracker.latest_message
+    menu = next((e.get("value") for e in message.entities if e.get("entity") == "menu"), None)
+    return not may_choose_language(message.intent.get("name"), menu)
+
+
+async def _execute_validation_action(self: ActionExtractSlots, extraction_events: Any, output_channel: Any,
+                                     nlg: Any, tracker: Any, domain: Any) -> Any:
+    if language_settled(tracker):
+        return [event for event in extraction_events if isinstance(event, SlotSet)]
+    return await _validate_slot_mappings(self, extraction_events, output_channel, nlg, tracker, domain)
+
+
+ActionExtractSlots._execute_validation_action = _execute_validation_action  # type: ignore[assignment]
+

@@ -52,3 +52,96 @@ def test_the_schema_is_checked_once_not_per_response(action, monkeypatch):
     for _ in range(5):
         action._validate_action_result({"events": [], "responses": []})
     assert len(checks) == 1
+
+
+# ----- action_validate_slot_mappings is not called when it could change nothing ---------------
+
+DOMAIN_YAML = """
+version: "3.1"
+intents: [report_symptoms, faq, greet, affirm, choose_language, select_option]
+entities: [language, menu, option]
+actions: [action_validate_slot_mappings]
+slots:
+  language: {type: text, influence_conversation: false, mappings: [{type: custom}]}
+  language_source: {type: categorical, values: [detected, chosen], influence_conversation: false, mappings: [{type: custom}]}
+  menu: {type: text, influence_conversation: false, mappings: [{type: custom}]}
+"""
+
+
+def _domain():
+    from rasa.shared.core.domain import Domain
+
+    return Domain.from_yaml(DOMAIN_YAML)
+
+
+def _trackers(intent, entities, language_source, language="ur", detected=("ps", 0.99), text="mujhe bukhar hai aaj"):
+    """The same conversation as the Rasa server holds it and as the action server receives it."""
+    from rasa.shared.core.events import SlotSet as CoreSlotSet, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
+    from rasa_sdk import Tracker
+
+    parse = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": entities,
+             "language_detection": {"locale": detected[0], "confidence": detected[1]}}
+    core = DialogueStateTracker.from_events("u1", [
+        CoreSlotSet("language", language), CoreSlotSet("language_source", language_source), CoreSlotSet("menu", "language"),
+        UserUttered(text, parse["intent"], entities, parse_data=parse)], slots=_domain().slots)
+    return core, Tracker.from_dict(core.current_state(EventVerbosity.AFTER_RESTART))
+
+
+MESSAGES = [
+    ("report_symptoms", []), ("faq", []), ("greet", []), ("affirm", []),
+    ("choose_language", [{"entity": "language", "value": "sindhi"}]),
+    ("select_option", [{"entity": "menu", "value": "screening"}, {"entity": "option", "value": "1"}]),
+    ("select_option", [{"entity": "menu", "value": "language"}, {"entity": "option", "value": "6"}]),
+    ("select_option", [{"entity": "option", "value": "3"}]),   # a bare number: the language menu was shown last
+]
+
+
+def test_a_skipped_call_is_one_whose_answer_would_have_been_nothing():
+    import asyncio
+
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.language import ActionValidateSlotMappings
+
+    skipped, answered = [], []
+    for source in ("chosen", "detected", None):
+        for intent, entities in MESSAGES:
+            core, sdk = _trackers(intent, entities, source)
+            assert sdk.get_slot("language_source") == core.get_slot("language_source") == source
+            dispatcher = CollectingDispatcher()
+            events = asyncio.run(ActionValidateSlotMappings().run(dispatcher, sdk, {}))
+            if rasa_runtime.language_settled(core):
+                assert events == [] and dispatcher.messages == [], (intent, entities, source)
+                skipped.append((intent, source))
+            elif events:
+                answered.append((intent, source))
+    assert {s for _, s in skipped} == {"chosen"} and len(skipped) == 5
+    assert {("choose_language", "chosen"), ("select_option", "chosen"), ("report_symptoms", "detected")} <= set(answered)
+
+
+def test_settled_messages_skip_the_call_and_choices_still_make_it(monkeypatch):
+    import asyncio
+
+    from rasa.core.actions.action import ActionExtractSlots
+    from rasa.core.channels import CollectingOutputChannel
+    from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+
+    calls = []
+
+    async def remote_run(self, output_channel, nlg, tracker, domain):
+        calls.append(self.name())
+        return []
+
+    monkeypatch.setattr(RemoteAction, "run", remote_run)
+    action = ActionExtractSlots(EndpointConfig("http://127.0.0.1:1/webhook"))
+
+    def run(core):
+        calls.clear()
+        asyncio.run(action.run(CollectingOutputChannel(), TemplatedNaturalLanguageGenerator({}), core, _domain()))
+        return list(calls)
+
+    assert run(_trackers("report_symptoms", [], "chosen")[0]) == []
+    assert run(_trackers("report_symptoms", [], "detected")[0]) == ["action_validate_slot_mappings"]
+    assert run(_trackers("choose_language", [{"entity": "language", "value": "sindhi"}], "chosen")[0]) == [
+        "action_validate_slot_mappings"]
