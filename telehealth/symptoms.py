@@ -32,7 +32,7 @@ import yaml
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
 
-from telehealth.text import dominant_script, match_form
+from telehealth.text import dominant_script, match_form, match_form_positions, normalize
 from telehealth.triage import ALL_SYMPTOMS, COMORBIDITIES, WARNING_SIGNS
 
 LEXICON_DIR = Path(__file__).resolve().parent / "lexicons"
@@ -204,12 +204,23 @@ def _within_one_edit(a: str, b: str) -> bool:
     return a[i:] == b[i + 1:]
 
 
-def _prepare(text: str) -> str:
-    return match_form(text)
+@dataclass(frozen=True)
+class _Prepared:
+    normal: str           # the text as NLU sees it (``normalize``): offsets point into it
+    form: str             # what the lexicons are matched against (``match_form``)
+    positions: List[int]  # index in ``normal`` of each character of ``form``
 
 
-def _items(text: str, lex: Lexicon) -> Tuple[Doc, List[_Item]]:
-    """Matched items in word order. Positions count words without fillers; offsets are the text's."""
+def _prepare(text: str) -> _Prepared:
+    normal = normalize(text)
+    form, positions = match_form_positions(normal)
+    return _Prepared(normal, form, positions)
+
+
+def _items(prepared: _Prepared, lex: Lexicon) -> Tuple[Doc, List[_Item]]:
+    """Matched items in word order. Positions count words without fillers; offsets are the
+    normalised text's."""
+    text = prepared.form
     script = dominant_script(text) or "latin"
     nlp, matcher = lex.pipelines[script], lex.matchers[script]
     original = nlp.make_doc(text)
@@ -217,7 +228,9 @@ def _items(text: str, lex: Lexicon) -> Tuple[Doc, List[_Item]]:
 
     def offsets(start: int, end: int) -> Tuple[int, int]:
         first, last = original[kept[start]], original[kept[end - 1]]
-        return first.idx, last.idx + len(last)
+        after = last.idx + len(last)  # the marks written after the last letter belong to the span
+        end = prepared.positions[after] if after < len(prepared.positions) else len(prepared.normal)
+        return prepared.positions[first.idx], end
 
     by_span: Dict[Tuple[int, int], set] = {}
     for match_id, start, end in matcher(doc):
@@ -382,7 +395,7 @@ def extract(text: str, lex: Optional[Lexicon] = None) -> Extraction:
     """Everything the screening can use from one message."""
     lex = lex or lexicon()
     prepared = _prepare(text)
-    if not prepared:
+    if not prepared.form:
         return Extraction()
     _, items = _items(prepared, lex)
     negated = _negated(items)
@@ -474,7 +487,7 @@ def parse_yes_no(text: str, lex: Optional[Lexicon] = None) -> Optional[str]:
     """``"yes"``, ``"no"``, ``"unsure"`` or None for an answer to a yes/no question."""
     lex = lex or lexicon()
     prepared = _prepare(text)
-    if not prepared:
+    if not prepared.form:
         return None
     _, items = _items(prepared, lex)
     kinds = {k for it in items for k in it.kinds}
@@ -491,11 +504,11 @@ def parse_number(text: str, lex: Optional[Lexicon] = None) -> Optional[int]:
     """A number typed in any digit system or as number words ("45", "۴۵", "pachaas", "twenty five")."""
     lex = lex or lexicon()
     prepared = _prepare(text)
-    if not prepared:
+    if not prepared.form:
         return None
     _, items = _items(prepared, lex)
     # Digits are unambiguous; number words can be other words too (Kashmiri "چھ" is "is").
-    digits = [int(it.values("NUM")[0]) for it in items if it.values("NUM") and prepared[it.char_start:it.char_end].isdigit()]
+    digits = [int(it.values("NUM")[0]) for it in items if it.values("NUM") and prepared.normal[it.char_start:it.char_end].isdigit()]
     if digits:
         return digits[0]
     values = [int(v) for it in items for v in it.values("NUM")[:1]]

@@ -95,3 +95,11 @@ def match_form(text: str | None) -> str:
     """``normalize(text)`` without any Arabic-script mark and with Kashmiri vowel letters plain."""
     return _ALL_MARKS.sub("", normalize(text)).translate(_PLAIN_LETTERS)
 
+
+def match_form_positions(normal: str) -> tuple[str, list[int]]:
+    """``match_form`` of an already normalised text, and for each of its characters the index
+    of that character in ``normal`` (marks are only dropped, letters replaced one for one), so
+    what is found in the match form can be pointed at in the normalised text."""
+    kept = [i for i, ch in enumerate(normal) if not _ALL_MARKS.match(ch)]
+    return "".join(normal[i] for i in kept).translate(_PLAIN_LETTERS), kept
+

@@ -162,3 +162,14 @@ def test_conditions_can_be_denied():
     from telehealth.symptoms import parse_comorbidities
 
     assert parse_comorbidities("sugar nahi hai, bp hai") == {"hypertension"}
+
+
+def test_spans_point_at_the_normalised_text_marks_included():
+    """The lexicons are matched without marks; the entity spans still cover the words as written."""
+    from telehealth.text import normalize
+
+    text = "میون مول ہیکہ نہٕ شاہ ہیٚتھ، جلدی مدد کٔرو"
+    found = extract(text)
+    [(start, end, entity, value)] = found.spans
+    assert (entity, value) == ("warning_sign", "severe_breathing")
+    assert normalize(text)[start:end] == "ہیکہ نہٕ شاہ ہیٚتھ"
