@@ -126,3 +126,26 @@ def test_compact_parse_data_drops_only_the_answer_texts(storage, context):
     plain = Message(data={"text": "2"})
     component.process([plain])  # no selector output: untouched
     assert plain.get("response_selector") is None
+
+
+@pytest.mark.parametrize("text, guessed, expected", [
+    ("saans nahi aa rahi", "deny", "emergency"),                      # DIET reads "nahi" as deny
+    ("ساھ نه ٿو اچي", "deny", "emergency"),
+    ("ammi behosh ho gayi hain", "report_symptoms", "emergency"),
+    ("saans theek hai, bukhar bhi nahi", "deny", "deny"),            # nothing alarming: the guess stands
+    ("mujhe 3 din se bukhar hai", "report_symptoms", "report_symptoms"),
+    ("saans nahi aa rahi", "give_phone_number", "give_phone_number"),  # not free text: kept
+])
+def test_a_warning_sign_makes_the_message_an_emergency(storage, context, text, guessed, expected):
+    from telehealth.nlu.components import SymptomExtractor
+
+    extractor = SymptomExtractor.create({}, storage, Resource("s"), context)
+    normalizer = TextNormalizer.create({}, storage, Resource("n"), context)
+    [message] = normalizer.process([Message(data={"text": text})])
+    ranking = [{"name": guessed, "confidence": 0.7}, {"name": "emergency", "confidence": 0.2}, {"name": "faq", "confidence": 0.1}]
+    message.set("intent", ranking[0])
+    message.set("intent_ranking", ranking)
+    [message] = extractor.process([message])
+    assert message.get("intent")["name"] == expected
+    assert [r["name"] for r in message.get("intent_ranking")][0] == expected
+    assert len(message.get("intent_ranking")) == 3

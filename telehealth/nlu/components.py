@@ -284,6 +284,11 @@ class SymptomExtractor(GraphComponent):
     A thin wrapper around ``telehealth.symptoms.extract`` (spaCy PhraseMatcher over the per-locale
     lexicons in ``telehealth/lexicons``). Entities: ``symptom``, ``symptom_absent``,
     ``warning_sign`` (canonical names as values), ``duration_days`` and ``age`` (numbers as text).
+
+    A warning sign (not denied, not asked about) makes the message an ``emergency`` whatever
+    the classifier guessed ("saans nahi aa rahi" looks like ``deny`` to DIET): the lexicons are
+    written for exactly these phrases in every locale, and an emergency is answered first.
+    Menu answers and phone numbers keep their intent.
     """
 
     @classmethod
@@ -322,7 +327,24 @@ class SymptomExtractor(GraphComponent):
                     }
                 )
             message.set(ENTITIES, entities, add_to_output=True)
+            if found.warning:
+                self._emergency(message)
         return messages
+
+    @staticmethod
+    def _emergency(message: Message) -> None:
+        if (message.get(INTENT) or {}).get("name") in _KEEPS_INTENT_OVER_WARNING:
+            return
+        top = {"name": EMERGENCY_INTENT, "confidence": 1.0}
+        ranking = message.get(INTENT_RANKING_KEY) or []
+        others = [r for r in ranking if r.get("name") != EMERGENCY_INTENT][: max(len(ranking) - 1, 0)]
+        message.set(INTENT, top, add_to_output=True)
+        message.set(INTENT_RANKING_KEY, [top] + others, add_to_output=True)
+
+
+EMERGENCY_INTENT = "emergency"
+#: Intents a warning sign in the text does not override (they are not free text).
+_KEEPS_INTENT_OVER_WARNING = {EMERGENCY_INTENT, "select_option", "give_phone_number"}
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
