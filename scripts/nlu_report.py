@@ -17,7 +17,7 @@ import os
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -57,7 +57,7 @@ async def cross_validate(config: str, folds: int, seed: int) -> dict:
     data = importer.get_nlu_data()
     examples = data.intent_examples
     labels = [e.get_full_intent() for e in examples]
-    records = []  # (locale, true, predicted, true_locale, detected_locale)
+    records = []  # (locale, true, predicted, detected_locale, top_without_fallback, text)
     train_seconds = []
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for fold, (train_idx, test_idx) in enumerate(splitter.split(examples, labels), start=1):
@@ -80,7 +80,7 @@ async def cross_validate(config: str, folds: int, seed: int) -> dict:
                 ex = examples[i]
                 parse = await processor.parse_message(UserMessage(ex.get("text")))
                 detected = (parse.get("language_detection") or {}).get("locale")
-                records.append((locale_of(ex), labels[i], full_label(parse), detected, full_label(parse, False)))
+                records.append((locale_of(ex), labels[i], full_label(parse), detected, full_label(parse, False), ex.get("text")))
         print(f"  {config}: fold {fold}/{folds} done ({train_seconds[-1]:.0f} s training)", flush=True)
 
     by_locale = defaultdict(list)
@@ -97,7 +97,8 @@ async def cross_validate(config: str, folds: int, seed: int) -> dict:
             "macro_f1_with_fallback": round(f1_score(y_true, y_pred, labels=sorted(set(y_true)), average="macro", zero_division=0), 4),
             "accuracy": round(sum(t == p for t, p in zip(y_true, y_pred)) / len(recs), 4),
             "language_id_accuracy": round(sum(r[3] == locale for r in recs) / len(recs), 4) if locale != "none" else None,
-            "errors": sorted({f"{t} -> {p}" for t, p in zip(y_true, y_pred) if t != p}),
+            "errors": dict(Counter(f"{t} -> {p}" for t, p in zip(y_true, y_pred) if t != p).most_common()),
+            "misclassified": [f"{r[5]!r}: {r[1]} -> {r[2]}" for r in recs if r[1] != r[2]],
         }
     all_true = [r[1] for r in records]
     report["overall_macro_f1"] = round(f1_score(all_true, [r[4] for r in records], average="macro", zero_division=0), 4)
