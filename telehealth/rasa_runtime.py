@@ -16,11 +16,18 @@ checks both. Rasa is pinned (3.6.21): a Rasa upgrade must re-check these against
   chose one, it can change something only on a message that may choose another
   (``telehealth.menus.may_choose_language``). For every other message Rasa is told here what
   the action would answer (nothing: the extracted slots stand as they are), without the call.
+- ``RemoteAction._action_call_format``: every action call carries the whole conversation (late
+  in a symptom check about 110 KB of JSON, encoded here and decoded by the action server two
+  or three times a message: 13 % of a worker's event loop). Older events are sent without what
+  no action reads: the bot's message texts and buttons, the user messages' tokens, rankings and
+  response-selector output, and ``user_featurization`` events. The latest message (the
+  tracker's ``latest_message``), the slots and every event's kind, name, intent, entities and
+  time are sent as before. Actions must not read the text of the bot's past messages.
 """
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Dict, Text
+from typing import Any, Dict, Optional, Text
 
 import jsonschema
 from rasa.core.actions.action import ActionExtractSlots, RemoteAction
@@ -78,4 +85,34 @@ async def _execute_validation_action(self: ActionExtractSlots, extraction_events
 
 
 ActionExtractSlots._execute_validation_action = _execute_validation_action  # type: ignore[assignment]
+
+
+_action_call_format = RemoteAction._action_call_format
+
+#: What an action reads of a past user message's parse data.
+_USER_PARSE_KEPT = ("intent", "entities", "message_id")
+
+
+def compact_event(event: Dict[Text, Any]) -> Optional[Dict[Text, Any]]:
+    """A past event as the action server gets it (None: not sent)."""
+    kind = event.get("event")
+    if kind == "user_featurization":
+        return None
+    if kind == "bot":
+        return {k: v for k, v in event.items() if k not in ("text", "data")}
+    if kind == "user" and isinstance(event.get("parse_data"), dict):
+        parse = event["parse_data"]
+        return {**event, "parse_data": {k: parse[k] for k in _USER_PARSE_KEPT if k in parse}}
+    return event
+
+
+def _compact_action_call_format(self: RemoteAction, tracker: Any, domain: Any) -> Dict[Text, Any]:
+    body = _action_call_format(self, tracker, domain)
+    state = body.get("tracker") or {}
+    if isinstance(state.get("events"), list):
+        state["events"] = [c for c in map(compact_event, state["events"]) if c is not None]
+    return body
+
+
+RemoteAction._action_call_format = _compact_action_call_format  # type: ignore[assignment]
 

@@ -145,3 +145,48 @@ def test_settled_messages_skip_the_call_and_choices_still_make_it(monkeypatch):
     assert run(_trackers("report_symptoms", [], "detected")[0]) == ["action_validate_slot_mappings"]
     assert run(_trackers("choose_language", [{"entity": "language", "value": "sindhi"}], "chosen")[0]) == [
         "action_validate_slot_mappings"]
+
+
+# ----- the action call carries what actions read, not every past message's texts ------------
+
+def test_the_compact_action_call_keeps_what_the_actions_read():
+    import json
+
+    from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet as CoreSlotSet, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from rasa_sdk import Tracker
+
+    from actions.fallback import consecutive_misunderstandings
+    from actions.forms import fresh_message
+    from actions.handoff import _last_menu_at
+
+    def user(text, intent, **extra):
+        parse = {"text": text, "intent": {"name": intent, "confidence": 0.4},
+                 "entities": extra.get("entities", []), "text_tokens": [[0, len(text)]],
+                 "intent_ranking": [{"name": intent, "confidence": 0.4}] * 3,
+                 "response_selector": {"faq": {"response": {"intent_response_key": "faq/spread"}, "ranking": [{}] * 3}},
+                 "language_detection": {"locale": "ur-Latn", "confidence": 0.9}}
+        return UserUttered(text, parse["intent"], parse["entities"], parse_data=parse)
+
+    menu = [{"title": f"Option {i}", "payload": f'/select_option{{"menu":"main","option":"{i}"}}'} for i in range(9)]
+    events = [ActionExecuted("action_listen"), user("salam", "greet"),
+              ActionExecuted("action_greet"), BotUttered("Welcome! " * 80, {"buttons": menu}, {"utter_action": "utter_greet"}),
+              CoreSlotSet("menu", "main"), ActionExecuted("action_listen"),
+              user("asdf", "nlu_fallback"), ActionExecuted("action_fallback"), BotUttered("Sorry? " * 50),
+              ActionExecuted("action_listen"), user("qwer", "out_of_scope", entities=[{"entity": "symptom", "value": "fever"}])]
+    tracker = DialogueStateTracker.from_events("u1", events, slots=_domain().slots)
+    action = RemoteAction("action_anything", EndpointConfig("http://127.0.0.1:1/webhook", enable_selective_domain=True))
+    compact = action._action_call_format(tracker, _domain())
+    full = rasa_runtime._action_call_format(action, tracker, _domain())
+    assert len(json.dumps(compact)) < len(json.dumps(full)) / 2
+    assert compact["tracker"]["latest_message"] == full["tracker"]["latest_message"]
+    small, big = Tracker.from_dict(compact["tracker"]), Tracker.from_dict(full["tracker"])
+    assert small.slots == big.slots and small.latest_message == big.latest_message
+    assert [e["event"] for e in small.events] == [e["event"] for e in big.events]
+    assert consecutive_misunderstandings(small) == consecutive_misunderstandings(big) == 2
+    assert fresh_message(small) == fresh_message(big)
+    assert _last_menu_at(small) == _last_menu_at(big) > 0
+    assert [e.get("parse_data", {}).get("entities") for e in small.events] == [
+        e.get("parse_data", {}).get("entities") for e in big.events]
+    assert all("text" not in e and "data" not in e for e in small.events if e["event"] == "bot")
+    assert rasa_runtime.compact_event({"event": "user_featurization", "use_text_for_featurization": False}) is None
