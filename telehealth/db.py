@@ -15,10 +15,10 @@ import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Dict, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 from sqlalchemy import (
-    JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, create_engine, func,
+    JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, create_engine, event, func,
     select,
 )
 from sqlalchemy.engine import Engine
@@ -264,12 +264,33 @@ def _sqlite_directory(url: str) -> None:
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
 
 
+#: How long a SQLite writer waits for another process's write to finish (the embedded profile has
+#: several processes on one file: Rasa, the action server, the portal, the receiver's workers).
+SQLITE_BUSY_SECONDS = 30
+
+
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    """Write-ahead logging: readers never wait for a writer, and writers queue for
+    ``SQLITE_BUSY_SECONDS`` instead of failing with "database is locked" under a burst."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
+    cursor.close()
+
+
 def get_engine(url: Optional[str] = None) -> Engine:
     url = url or database_url()
     with _lock:
         if url not in _engines:
             _sqlite_directory(url)
-            _engines[url] = create_engine(url, future=True, pool_pre_ping=True)
+            if url.startswith("sqlite"):
+                engine = create_engine(url, future=True, pool_pre_ping=True,
+                                       connect_args={"timeout": SQLITE_BUSY_SECONDS})
+                if url != "sqlite://" and ":memory:" not in url:
+                    event.listen(engine, "connect", _sqlite_pragmas)
+            else:
+                engine = create_engine(url, future=True, pool_pre_ping=True)
+            _engines[url] = engine
         return _engines[url]
 
 

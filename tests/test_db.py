@@ -100,3 +100,30 @@ def test_processes_starting_together_on_a_new_database_migrate_it_once(database_
     outputs = [p.communicate(timeout=120)[0].decode(errors="replace") for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outputs[-1][-2000:]
     assert "whatsapp_outbox" in sa.inspect(db.get_engine(database_url)).get_table_names()
+
+
+def test_sqlite_files_use_write_ahead_logging_and_wait_for_a_busy_writer(tmp_path):
+    """Several processes share the embedded database: a write waits for another, it does not fail."""
+    import sqlite3
+    import threading
+    import time
+
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    with db.get_engine(url).connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == db.SQLITE_BUSY_SECONDS * 1000
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        conn.commit()
+    other = sqlite3.connect(tmp_path / "app.db", isolation_level=None, check_same_thread=False)  # another writer
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO t VALUES (1)")
+    threading.Timer(1.0, lambda: other.execute("COMMIT")).start()
+    started = time.monotonic()
+    with db.get_engine(url).begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (2)"))
+    assert time.monotonic() - started >= 0.9
+    with db.get_engine(url).connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 2
+    db._engines.pop(url).dispose()
