@@ -192,7 +192,7 @@ def make_app(token: str, webhook_url: Optional[str] = None, app_secret: Optional
     async def inbound(request: web.Request) -> web.Response:
         """A user's message reached Meta (sent to the connector by the caller): opens the window."""
         data = await request.json()
-        wa_id = "".join(ch for ch in str(data.get("wa_id") or "") if ch.isdigit())
+        wa_id = str(data.get("wa_id") or "").strip().lstrip("+")  # as the webhook's "from" carries it
         if not wa_id:
             return web.json_response({"error": "a phone number is needed"}, status=400)
         state["last_inbound"][wa_id] = float(data.get("timestamp") or time.time())
