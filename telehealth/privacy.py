@@ -12,6 +12,7 @@ import hmac
 import logging
 import os
 import secrets
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
@@ -23,16 +24,25 @@ KEY_FILE = ROOT / "var" / "patient_id.key"
 
 
 def _local_secret(path: Path, env_name: str, make: Callable[[], bytes]) -> bytes:
-    """The secret in ``path``, created once (mode 600, race-safe) when it does not exist yet."""
+    """The secret in ``path``, created once (mode 600) when it does not exist yet.
+
+    Race-safe across threads and processes (the receiver's first webhooks arrive together): the
+    secret is written in full to a private temporary file, then published with ``os.link``,
+    which fails if another caller published first; nobody ever reads a half-written file."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 600
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(make())
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.link(tmp, path)
             logger.warning("%s is not set: created a local key in %s (set it in production)", env_name, path)
-        except FileExistsError:  # another process created it first
+        except FileExistsError:  # another thread or process published its secret first: use that one
             pass
+        finally:
+            os.unlink(tmp)
     return path.read_bytes().strip()
 
 

@@ -89,6 +89,34 @@ def test_patient_ref_is_keyed_and_stable(monkeypatch):
     privacy._key.cache_clear()
 
 
+def test_local_secret_created_by_many_callers_at_once_is_whole_and_shared(tmp_path):
+    """The receiver's first webhooks arrive together on a new checkout: every caller must get
+    the same complete key (once, a caller read the file before its creator had written it and
+    the webhook failed with "Fernet key must be 32 url-safe base64-encoded bytes")."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from telehealth import privacy
+
+    path = tmp_path / "var" / "some.key"
+    barrier = threading.Barrier(8)
+
+    def slow_key() -> bytes:
+        time.sleep(0.1)  # a slow writer: the others must not read a half-made file meanwhile
+        return b"k" * 44
+
+    def call(_):
+        barrier.wait()
+        return privacy._local_secret(path, "SOME_KEY", slow_key)
+
+    with ThreadPoolExecutor(8) as pool:
+        values = list(pool.map(call, range(8)))
+    assert values == [b"k" * 44] * 8
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert [p.name for p in path.parent.iterdir()] == ["some.key"]  # no temporary files left
+
+
 def test_processes_starting_together_on_a_new_database_migrate_it_once(database_url):
     """The action server, the Rasa server and the portal may all touch a new database at once."""
     import subprocess
