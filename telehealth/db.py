@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterator, Optional, Tuple
 
 from sqlalchemy import (
     JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, create_engine, event, func,
-    select,
+    select, text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, declarative_base, sessionmaker
@@ -92,6 +92,10 @@ class WhatsAppOutbox(Base):
     #: encrypted template body to send instead if Meta fails this message because the 24-hour
     #: window closed before it went out (error 131047); emptied once delivered or used
     fallback = Column(Text, nullable=True)
+
+    #: the senders' poll (``store.due``) reads pending rows only (migration 0006)
+    __table_args__ = (Index("ix_whatsapp_outbox_pending", "patient_ref", "id",
+                            postgresql_where=text("state = 'pending'"), sqlite_where=text("state = 'pending'")),)
 
 
 # ----- doctors, consult requests and the portal (issue 5) -----------------------------------

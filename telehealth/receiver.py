@@ -19,6 +19,8 @@ import argparse
 import asyncio
 import logging
 import os
+import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Dict, List, Optional
@@ -28,7 +30,7 @@ from aiohttp import ClientSession, ClientTimeout, web
 from telehealth.whatsapp import store
 from telehealth.whatsapp.cloud_api import SIGNATURE_HEADER, Inbound
 from telehealth.whatsapp.routing import shard_of
-from telehealth.whatsapp.webhook import INTERNAL_HEADER, INTERNAL_PATH, accept
+from telehealth.whatsapp.webhook import INTERNAL_HEADER, INTERNAL_PATH, Recorder, accept
 
 logger = logging.getLogger(__name__)
 RETRY_MAX_S = 10.0
@@ -83,7 +85,8 @@ class Router:
 def make_app(workers: List[str], verify_token: str, app_secret: str, internal_token: str) -> web.Application:
     app = web.Application(client_max_size=4 * 1024 * 1024)
     router = Router(workers, internal_token)
-    pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="receiver-db")
+    pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="receiver-db")
+    recorder = Recorder(pool)
     app["router"] = router
 
     async def on_start(app: web.Application) -> None:
@@ -101,15 +104,22 @@ def make_app(workers: List[str], verify_token: str, app_secret: str, internal_to
             return web.Response(text=q.get("hub.challenge") or "")
         return web.Response(text="forbidden", status=403)
 
+    handling = deque(maxlen=5000)  # seconds from the request's body read to the response, recent POSTs
+
     async def receive(request: web.Request) -> web.Response:
-        accepted = await accept(await request.read(), request.headers.get(SIGNATURE_HEADER), app_secret, pool)
+        start = time.perf_counter()
+        accepted = await accept(await request.read(), request.headers.get(SIGNATURE_HEADER), app_secret, recorder)
         for message in accepted.new_messages:
             router.route(message)
+        handling.append(time.perf_counter() - start)
         return web.Response(text=accepted.text, status=accepted.status)
 
     async def stats(request: web.Request) -> web.Response:
+        recent = sorted(handling)
+        pick = lambda q: round(recent[min(len(recent) - 1, int(q * len(recent)))] * 1000, 1) if recent else None  # noqa: E731
         return web.json_response({"workers": router.workers, "forwarded": router.forwarded,
-                                  "waiting": [q.qsize() for q in router.queues]})
+                                  "waiting": [q.qsize() for q in router.queues],
+                                  "handling_ms": {"n": len(recent), "p50": pick(0.5), "p99": pick(0.99)}})
 
     app.router.add_get("/webhooks/whatsapp/webhook", verify)
     app.router.add_post("/webhooks/whatsapp/webhook", receive)

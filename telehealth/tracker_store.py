@@ -56,6 +56,22 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         self.cache_size = max(0, int(size))
         self._kept: "OrderedDict[str, _Kept]" = OrderedDict()
         self.hits = self.misses = 0
+        self._ensure_last_id_index()
+
+    def _ensure_last_id_index(self) -> None:
+        """An index on (sender_id, id), so that the highest event id of a sender is one index
+        lookup. With Rasa's index on sender_id alone, PostgreSQL answers ``max(id) WHERE
+        sender_id = ?`` by walking the primary key backwards until it meets that sender: for a
+        new user (no events yet) that is the whole table (260 ms at 400,000 events, growing with
+        every conversation; it made replies take 25 s in bench-whatsapp); 0.07 ms with it.
+        Created once, by whichever process starts first (the others find it or lose the race)."""
+        table = self.SQLEvent.__tablename__
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS ix_{table}_sender_id_id ON {table} (sender_id, id)"))
+        except sa.exc.DBAPIError as exc:  # a concurrent process created it at the same moment
+            logger.info("index on %s (sender_id, id) not created here: %s", table, type(exc).__name__)
 
     # ----- the kept trackers ----------------------------------------------------------------
     def _last_id(self, session: Any, sender_id: Text) -> int:

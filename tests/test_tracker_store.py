@@ -7,6 +7,7 @@ import asyncio
 from typing import Any, Dict, List
 
 import pytest
+import sqlalchemy as sa
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
@@ -57,6 +58,15 @@ def stores(database_url):  # noqa: F811
     yield make
     for store in made:
         store.engine.dispose()
+
+
+def test_a_sender_s_last_event_id_is_an_index_lookup(stores):
+    """The cache's freshness check (max(id) of a sender) must not scan the events table: an
+    index on (sender_id, id) exists once a store has started (twice: the second start finds it)."""
+    store = stores()
+    stores()
+    indexes = sa.inspect(store.engine).get_indexes("events")
+    assert any(ix["column_names"] == ["sender_id", "id"] for ix in indexes), indexes
 
 
 def run(coro):

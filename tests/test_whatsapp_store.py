@@ -113,6 +113,61 @@ def test_meta_s_131047_status_webhook_sends_the_fallback_template(url, monkeypat
         assert session.get(db.WhatsAppOutbox, oid).last_error == "131047 Re-engagement message"
 
 
+def test_webhooks_arriving_together_share_a_transaction_and_replays_among_them_count_once(url, monkeypatch):
+    """Group commit (webhook.Recorder): 60 webhooks at once are stored in a few transactions, not
+    60; the same message replayed three times inside one batch is new once; a status in the
+    batch is recorded; every webhook is answered with its own new messages only; a restart
+    finds the unprocessed ones in arrival order."""
+    import asyncio
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+
+    from telehealth.whatsapp.cloud_api import sign
+    from telehealth.whatsapp.webhook import Recorder, accept
+
+    (oid,) = store.enqueue("9240", [text_body("9240", "hello")], url)
+    store.mark_sent(oid, "wamid.g-out", url)
+    transactions = []
+    real = store.record_webhooks
+    monkeypatch.setattr(store, "record_webhooks", lambda *a: transactions.append(len(a[0])) or real(*a))
+
+    def webhook(value):
+        body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [
+            {"field": "messages", "value": {"messaging_product": "whatsapp", **value}}]}]}).encode()
+        return body, sign(body, "secret")
+
+    def text(i):
+        return webhook({"contacts": [{"wa_id": f"924{i % 3}", "profile": {"name": "x"}}], "messages": [
+            {"from": f"924{i % 3}", "id": f"wamid.g{i}", "timestamp": "1", "type": "text", "text": {"body": f"m{i}"}}]})
+
+    bodies = [text(i) for i in range(57)] + [text(7), text(7)] + [webhook({"statuses": [
+        {"id": "wamid.g-out", "status": "delivered", "timestamp": "1", "recipient_id": "9240"}]})]
+
+    async def main():
+        recorder = Recorder(ThreadPoolExecutor(2), url)
+        return await asyncio.gather(*(accept(body, sig, "secret", recorder) for body, sig in bodies))
+
+    answers = asyncio.run(main())
+    assert all(a.status == 200 for a in answers)
+    assert [m.message_id for a in answers for m in a.new_messages] == [f"wamid.g{i}" for i in range(57)]
+    assert sum(transactions) == 59 and len(transactions) < 10, transactions
+    with db.session_scope(url) as session:
+        assert session.get(db.WhatsAppOutbox, oid).delivery == "delivered"
+    assert [p["text"] for p in store.unprocessed(url)] == [f"m{i}" for i in range(57)]
+
+
+def test_the_senders_poll_reads_an_index_of_pending_messages_only(url):
+    """Migration 0006: the outbox keeps a partial index of its pending rows (the senders poll
+    it under load; the index on ``state`` made each poll visit every row ever pending)."""
+    import sqlalchemy as sa
+
+    store.enqueue("9241", [text_body("9241", "a")], url)
+    [index] = [ix for ix in sa.inspect(db.get_engine(url)).get_indexes("whatsapp_outbox")
+               if ix["name"] == "ix_whatsapp_outbox_pending"]
+    assert index["column_names"] == ["patient_ref", "id"]
+    assert [o.body["to"] for o in store.due(url=url)] == ["9241"]
+
+
 def test_backoff_grows_and_is_capped():
     assert backoff(0) <= 0.5 < backoff(6) <= BACKOFF_MAX_S
     assert backoff(30) <= BACKOFF_MAX_S

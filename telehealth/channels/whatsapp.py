@@ -42,7 +42,7 @@ from telehealth.whatsapp.cloud_api import (
 )
 from telehealth.whatsapp.routing import shard_of
 from telehealth.whatsapp.sender import Sender
-from telehealth.whatsapp.webhook import INTERNAL_HEADER, accept
+from telehealth.whatsapp.webhook import INTERNAL_HEADER, Recorder, accept
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class WhatsAppInput(InputChannel):
         # keeps the loop free to acknowledge webhooks at once while a backlog is worked off.
         self._turns = asyncio.Semaphore(max_concurrent_turns or MAX_CONCURRENT_TURNS)
         # Webhook bookkeeping gets its own threads, so acknowledging never queues behind other work.
-        self._webhook_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="whatsapp-webhook")
+        self._recorder = Recorder(ThreadPoolExecutor(max_workers=2, thread_name_prefix="whatsapp-webhook"))
         self._queues: Dict[str, asyncio.Queue] = {}
         self._taken: set = set()
         # Behind the receiver (several workers): the shared token of its /internal route, and which
@@ -231,7 +231,7 @@ class WhatsAppInput(InputChannel):
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             accepted = await accept(request.body, request.headers.get(SIGNATURE_HEADER), self.app_secret,
-                                    self._webhook_pool)
+                                    self._recorder)
             for message in accepted.new_messages:
                 self._dispatch(message)
             return response.text(accepted.text, status=accepted.status)

@@ -21,7 +21,7 @@ replies, a location, a "voice note"), and every accepted bot message is followed
 ``sent`` and ``delivered`` status webhooks, and ``read`` once the page has shown it.
 
 Endpoints: ``POST /{version}/{phone_number_id}/messages`` (the API), and for tests and the chat
-page ``GET /_sandbox/messages[?to=…]``, ``GET /_sandbox/wait?to=…&after=N`` (long poll), ``DELETE /_sandbox/messages``, ``POST /_sandbox/failures``
+page ``GET /_sandbox/messages[?to=…][&after=N]``, ``GET /_sandbox/wait?to=…&after=N`` (long poll), ``DELETE /_sandbox/messages``, ``POST /_sandbox/failures``
 ``{"rate": 0.3, "mode": "500" | "130429", "seed": 1}``, ``POST /_sandbox/inbound``
 ``{"wa_id": "92300…", "timestamp": 1764000000}`` (a user's message reached Meta; timestamp
 defaults to now).
@@ -139,6 +139,8 @@ def make_app(token: str, webhook_url: Optional[str] = None, app_secret: Optional
     async def list_sent(request: web.Request) -> web.Response:
         to = request.query.get("to")
         sent: List[Dict[str, Any]] = state["sent"] if to is None else state["by_to"].get(to, [])
+        if "after" in request.query:  # incremental (benchmarks poll while thousands accumulate)
+            return web.json_response({"messages": sent[int(request.query["after"]):], "total": len(sent)})
         return web.json_response({"messages": sent, "receipts": state["receipts"]})
 
     async def wait_sent(request: web.Request) -> web.Response:

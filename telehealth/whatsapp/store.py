@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -31,16 +31,53 @@ def _aware(value: datetime) -> datetime:
 
 def record_inbound(message_id: str, wa_id: str, payload: Dict[str, Any], url: Optional[str] = None) -> bool:
     """Store a received message; False when its id was seen before (a replay)."""
+    return record_webhooks([(message_id, wa_id, payload)], [], url)[0]
+
+
+@dataclass(frozen=True)
+class StatusRecord:
+    wamid: str
+    status: str
+    error: Optional[str] = None
+    window_closed: bool = False
+
+
+def record_webhooks(messages: List[Tuple[str, str, Dict[str, Any]]], statuses: List[StatusRecord],
+                    url: Optional[str] = None) -> List[bool]:
+    """Store the messages (message id, wa_id, payload) and record the statuses of several
+    webhooks in one transaction (group commit: one commit however many webhooks arrived
+    together). Returns, per message, whether it is new (False: its id was seen before, in an
+    earlier webhook or earlier in this batch). If a concurrent process stores one of the ids
+    first, the batch is rolled back and done again one message at a time."""
     try:
         with session_scope(url) as session:
-            session.add(WhatsAppInbound(
-                message_id=message_id,
-                patient_ref=patient_ref(wa_id),
-                payload=encrypt(json.dumps(payload).encode("utf-8")),
-            ))
-        return True
+            ids = list({m[0] for m in messages})
+            seen = set(session.execute(
+                select(WhatsAppInbound.message_id).where(WhatsAppInbound.message_id.in_(ids))
+            ).scalars()) if ids else set()
+            new, base = [], _now()
+            for i, (message_id, wa_id, payload) in enumerate(messages):
+                new.append(message_id not in seen)
+                if message_id in seen:
+                    continue
+                seen.add(message_id)
+                session.add(WhatsAppInbound(
+                    message_id=message_id,
+                    patient_ref=patient_ref(wa_id),
+                    received_at=base + timedelta(microseconds=i),  # arrival order, for unprocessed()
+                    payload=encrypt(json.dumps(payload).encode("utf-8")),
+                ))
+            session.flush()
+            for update_ in statuses:
+                _record_status(session, update_)
+            return new
     except IntegrityError:
-        return False
+        if len(messages) == 1 and not statuses:
+            return [False]  # stored by a concurrent replay of the same webhook
+        new = [record_webhooks([m], [], url)[0] for m in messages]
+        if statuses:
+            record_webhooks([], statuses, url)
+        return new
 
 
 def _set_processed(session: Session, message_id: str) -> None:
@@ -220,24 +257,30 @@ _DELIVERY_RANK = case(_DELIVERY_ORDER, value=WhatsAppOutbox.delivery, else_=0)
 
 def record_status(wamid: str, status: str, error: Optional[str] = None, url: Optional[str] = None,
                   window_closed: bool = False) -> bool:
-    """A status webhook for a message we sent; statuses may arrive out of order ("read" wins).
-    One conditional UPDATE (statuses are most of the webhooks: Meta sends two or three per
-    message); False when no message of ours has that id. A message that failed because the
-    24-hour window had closed (``window_closed``) is replaced by its fallback template, once."""
+    """A status webhook for a message we sent (see ``_record_status``); False when no message of
+    ours has that id."""
     with session_scope(url) as session:
-        query = update(WhatsAppOutbox).where(WhatsAppOutbox.wamid == wamid)
-        if status == "failed":
-            query = query.values(delivery="failed", last_error=(error or "failed")[:200])
-        else:
-            values: Dict[str, Any] = {"delivery": status}
-            if status in ("delivered", "read"):
-                values["fallback"] = None
-            query = query.where(_DELIVERY_RANK < _DELIVERY_ORDER.get(status, 0)).values(**values)
-        if session.execute(query.execution_options(synchronize_session=False)).rowcount:
-            if window_closed:
-                _send_fallback(session, wamid)
-            return True
-        return session.execute(select(WhatsAppOutbox.id).where(WhatsAppOutbox.wamid == wamid).limit(1)).first() is not None
+        return _record_status(session, StatusRecord(wamid, status, error, window_closed))
+
+
+def _record_status(session: Session, update_: StatusRecord) -> bool:
+    """Statuses may arrive out of order ("read" wins). One conditional UPDATE (statuses are most
+    of the webhooks: Meta sends two or three per message). A message that failed because the
+    24-hour window had closed (``window_closed``) is replaced by its fallback template, once."""
+    wamid, status = update_.wamid, update_.status
+    query = update(WhatsAppOutbox).where(WhatsAppOutbox.wamid == wamid)
+    if status == "failed":
+        query = query.values(delivery="failed", last_error=(update_.error or "failed")[:200])
+    else:
+        values: Dict[str, Any] = {"delivery": status}
+        if status in ("delivered", "read"):
+            values["fallback"] = None
+        query = query.where(_DELIVERY_RANK < _DELIVERY_ORDER.get(status, 0)).values(**values)
+    if session.execute(query.execution_options(synchronize_session=False)).rowcount:
+        if update_.window_closed:
+            _send_fallback(session, wamid)
+        return True
+    return session.execute(select(WhatsAppOutbox.id).where(WhatsAppOutbox.wamid == wamid).limit(1)).first() is not None
 
 
 def _send_fallback(session: Session, wamid: str) -> None:
