@@ -92,7 +92,11 @@ def make_app(workers: List[str], verify_token: str, app_secret: str, internal_to
     async def on_start(app: web.Application) -> None:
         await router.start()
         for payload in await asyncio.get_running_loop().run_in_executor(pool, store.unprocessed):
-            router.route(Inbound(**payload))
+            message = Inbound.from_stored(payload)
+            if message is None:
+                logger.error("a stored message could not be read; left in whatsapp_inbound for an operator")
+            else:
+                router.route(message)
 
     async def on_stop(app: web.Application) -> None:
         await router.stop()

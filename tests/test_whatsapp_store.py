@@ -168,6 +168,16 @@ def test_the_senders_poll_reads_an_index_of_pending_messages_only(url):
     assert [o.body["to"] for o in store.due(url=url)] == ["9241"]
 
 
+def test_a_stored_message_of_another_version_does_not_stop_the_start(url):
+    """Messages left unprocessed are read back at start (receiver and channel): a field added
+    since is ignored; a row missing a required field is skipped, not fatal."""
+    good = {"message_id": "wamid.v1", "wa_id": "9242", "timestamp": 1, "kind": "text", "text": "salam", "new_field": 1}
+    store.record_inbound("wamid.v1", "9242", good, url)
+    store.record_inbound("wamid.v2", "9242", {"message_id": "wamid.v2", "text": "no wa_id"}, url)
+    read = [Inbound.from_stored(p) for p in store.unprocessed(url)]
+    assert read[0] == Inbound("wamid.v1", "9242", 1, "text", "salam") and read[1] is None
+
+
 def test_backoff_grows_and_is_capped():
     assert backoff(0) <= 0.5 < backoff(6) <= BACKOFF_MAX_S
     assert backoff(30) <= BACKOFF_MAX_S

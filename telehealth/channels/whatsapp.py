@@ -201,8 +201,10 @@ class WhatsAppInput(InputChannel):
         # Messages acknowledged before a crash but never processed: take them up again (this
         # worker's share of the users only, when several workers share the database).
         for payload in await asyncio.to_thread(store.unprocessed):
-            message = Inbound(**payload)
-            if self.shard_count == 1 or shard_of(message.wa_id, self.shard_count) == self.shard_index:
+            message = Inbound.from_stored(payload)
+            if message is None:
+                logger.error("a stored message could not be read; left in whatsapp_inbound for an operator")
+            elif self.shard_count == 1 or shard_of(message.wa_id, self.shard_count) == self.shard_index:
                 self._dispatch(message)
 
     # ----- webhook --------------------------------------------------------------------------

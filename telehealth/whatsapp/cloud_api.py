@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Dict, List, Optional, Tuple
 
 # Limits of interactive messages (characters or items), from Meta's documentation.
@@ -66,6 +66,17 @@ class Inbound:
     location: Optional[Dict[str, Any]] = None
     media_id: Optional[str] = None
     phone_number_id: Optional[str] = None
+
+    @classmethod
+    def from_stored(cls, payload: Dict[str, Any]) -> Optional["Inbound"]:
+        """A message stored by this or an earlier version (``store.unprocessed``): fields it does
+        not know are ignored; None when a required one is missing (the caller skips it and the
+        row stays stored for an operator), so one odd row cannot stop a process from starting."""
+        known = {f.name for f in fields(cls)}
+        try:
+            return cls(**{k: v for k, v in payload.items() if k in known})
+        except TypeError:
+            return None
 
 
 @dataclass(frozen=True)
