@@ -27,10 +27,9 @@ from typing import Dict, List, Optional
 
 from aiohttp import ClientSession, ClientTimeout, web
 
-from telehealth.whatsapp import store
 from telehealth.whatsapp.cloud_api import SIGNATURE_HEADER, Inbound
 from telehealth.whatsapp.routing import shard_of
-from telehealth.whatsapp.webhook import INTERNAL_HEADER, INTERNAL_PATH, Recorder, accept
+from telehealth.whatsapp.webhook import INTERNAL_HEADER, INTERNAL_PATH, Recorder, accept, unprocessed_messages
 
 logger = logging.getLogger(__name__)
 RETRY_MAX_S = 10.0
@@ -91,12 +90,8 @@ def make_app(workers: List[str], verify_token: str, app_secret: str, internal_to
 
     async def on_start(app: web.Application) -> None:
         await router.start()
-        for payload in await asyncio.get_running_loop().run_in_executor(pool, store.unprocessed):
-            message = Inbound.from_stored(payload)
-            if message is None:
-                logger.error("a stored message could not be read; left in whatsapp_inbound for an operator")
-            else:
-                router.route(message)
+        for message in await asyncio.get_running_loop().run_in_executor(pool, unprocessed_messages):
+            router.route(message)
 
     async def on_stop(app: web.Application) -> None:
         await router.stop()

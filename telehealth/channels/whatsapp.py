@@ -42,7 +42,7 @@ from telehealth.whatsapp.cloud_api import (
 )
 from telehealth.whatsapp.routing import shard_of
 from telehealth.whatsapp.sender import Sender
-from telehealth.whatsapp.webhook import INTERNAL_HEADER, Recorder, accept
+from telehealth.whatsapp.webhook import INTERNAL_HEADER, Recorder, accept, unprocessed_messages
 
 logger = logging.getLogger(__name__)
 
@@ -200,11 +200,8 @@ class WhatsAppInput(InputChannel):
         await self.sender.start()
         # Messages acknowledged before a crash but never processed: take them up again (this
         # worker's share of the users only, when several workers share the database).
-        for payload in await asyncio.to_thread(store.unprocessed):
-            message = Inbound.from_stored(payload)
-            if message is None:
-                logger.error("a stored message could not be read; left in whatsapp_inbound for an operator")
-            elif self.shard_count == 1 or shard_of(message.wa_id, self.shard_count) == self.shard_index:
+        for message in await asyncio.to_thread(unprocessed_messages):
+            if self.shard_count == 1 or shard_of(message.wa_id, self.shard_count) == self.shard_index:
                 self._dispatch(message)
 
     # ----- webhook --------------------------------------------------------------------------
