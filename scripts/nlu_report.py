@@ -139,6 +139,10 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     for name in ("rasa", "tensorflow", "absl"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # Rasa's structlog events (every parse, with the message text) print at DEBUG unless configured.
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(logging.WARNING)
     reports = [asyncio.run(cross_validate(c, args.folds, args.seed)) for c in args.config]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(reports, indent=2, ensure_ascii=False), encoding="utf-8")
