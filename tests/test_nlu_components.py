@@ -149,3 +149,29 @@ def test_a_warning_sign_makes_the_message_an_emergency(storage, context, text, g
     assert message.get("intent")["name"] == expected
     assert [r["name"] for r in message.get("intent_ranking")][0] == expected
     assert len(message.get("intent_ranking")) == 3
+
+
+def test_a_faq_answer_the_selector_is_unsure_of_falls_back(storage, context):
+    from telehealth.nlu.components import FallbackClassifier
+
+    component = FallbackClassifier.create({**FallbackClassifier.get_default_config(), "threshold": 0.45,
+                                           "ambiguity_threshold": 0.05}, storage, Resource("fallback"), context)
+
+    def faq_message(text, topic_confidence):
+        message = Message(data={"text": text, "intent": {"name": "faq", "confidence": 0.8},
+                                "intent_ranking": [{"name": "faq", "confidence": 0.8},
+                                                   {"name": "out_of_scope", "confidence": 0.1}]})
+        message.set("response_selector", {"all_retrieval_intents": ["faq"], "faq": {
+            "response": {"confidence": topic_confidence, "intent_response_key": "faq/myths"}, "ranking": []}})
+        return message
+
+    mashing, question = faq_message("qwertz blorp zzzz", 0.22), faq_message("is garlic a cure?", 0.9)
+    greeting = Message(data={"text": "hello", "intent": {"name": "greet", "confidence": 0.9},
+                             "intent_ranking": [{"name": "greet", "confidence": 0.9}]})
+    unsure = Message(data={"text": "hmm", "intent": {"name": "greet", "confidence": 0.3},
+                           "intent_ranking": [{"name": "greet", "confidence": 0.3}]})
+    component.process([mashing, question, greeting, unsure])
+    assert mashing.get("intent")["name"] == "nlu_fallback"
+    assert question.get("intent")["name"] == "faq"
+    assert greeting.get("intent")["name"] == "greet"
+    assert unsure.get("intent")["name"] == "nlu_fallback"  # Rasa's own threshold still applies
