@@ -1,4 +1,5 @@
-"""``python -m telehealth.portal``: migrate, seed the first administrator, start the dispatcher, serve.
+"""``python -m telehealth.portal``: migrate, seed the first administrator, start the dispatcher and
+the retention passes (telehealth/retention.py; RETENTION_INTERVAL_HOURS, 0 = off), serve.
 
 Environment: DATABASE_URL, PORTAL_HOST (127.0.0.1), PORTAL_PORT (8000), PORTAL_SECRET_KEY,
 PORTAL_ADMIN_EMAIL (admin@example.org; used only when there is no administrator yet),
@@ -14,7 +15,7 @@ import sys
 
 from sqlalchemy import select
 
-from telehealth import db, dispatch
+from telehealth import db, dispatch, retention
 from telehealth.doctors import create_admin
 from telehealth.portal import create_app
 
@@ -43,6 +44,8 @@ def main() -> int:
     if os.environ.get("PORTAL_DISPATCHER", "1") != "0":
         dispatch.start_background(url=url)
         logger.info("dispatcher started")
+    if retention.start_background(url=url) is not None:
+        logger.info("retention pass every %g hours (telehealth/retention.py)", retention.interval_hours())
     host = os.environ.get("PORTAL_HOST") or "127.0.0.1"
     port = int(os.environ.get("PORTAL_PORT") or 8000)
     app = create_app(url)
