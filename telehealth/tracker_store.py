@@ -64,12 +64,29 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         sender_id = ?`` by walking the primary key backwards until it meets that sender: for a
         new user (no events yet) that is the whole table (260 ms at 400,000 events, growing with
         every conversation; it made replies take 25 s in bench-whatsapp); 0.07 ms with it.
-        Created once, by whichever process starts first (the others find it or lose the race)."""
+        Created once, by whichever process starts first (the others find it or lose the race).
+        On PostgreSQL ``CONCURRENTLY``: an existing big table keeps taking writes while the index
+        is built; a build that was interrupted leaves an invalid index, which is built again."""
         table = self.SQLEvent.__tablename__
+        name = f"ix_{table}_sender_id_id"
+        postgres = self.engine.dialect.name == "postgresql"
         try:
             with self.engine.connect() as conn:
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS ix_{table}_sender_id_id ON {table} (sender_id, id)"))
+                if not postgres:
+                    conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name} ON {table} (sender_id, id)"))
+                    return
+                # One process at a time, so that an index being built is not taken for a broken one.
+                conn.execute(sa.text("SELECT pg_advisory_lock(hashtext(:name))"), {"name": name})
+                try:
+                    invalid = conn.execute(sa.text(
+                        "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                        "WHERE c.relname = :name AND NOT i.indisvalid"), {"name": name}).first()
+                    if invalid:
+                        conn.execute(sa.text(f"DROP INDEX CONCURRENTLY IF EXISTS {name}"))
+                    conn.execute(sa.text(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} (sender_id, id)"))
+                finally:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(hashtext(:name))"), {"name": name})
         except sa.exc.DBAPIError as exc:  # a concurrent process created it at the same moment
             logger.info("index on %s (sender_id, id) not created here: %s", table, type(exc).__name__)
 
