@@ -61,7 +61,7 @@ nlu-report: responses
 	$(BIN)/python scripts/nlu_report.py --folds 5 --config config.yml
 
 nlu-compare: responses
-	$(BIN)/python scripts/nlu_report.py --folds 5 --config config.yml config-alternatives/logreg.yml
+	$(BIN)/python scripts/nlu_report.py --folds 5 --config config.yml config-alternatives/diet.yml
 
 symptom-report: install
 	$(BIN)/python scripts/symptom_report.py --errors

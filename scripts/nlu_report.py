@@ -37,12 +37,20 @@ def full_label(parse: dict, use_fallback: bool = True) -> str:
     return intent
 
 
+def confidences(parse: dict) -> list:
+    """The top two intents' confidences (without the fallback) and the FAQ topic's: what the
+    fallback thresholds are tested against, so thresholds can be tuned from one report."""
+    ranking = [r["confidence"] for r in parse.get("intent_ranking") or [] if r["name"] != "nlu_fallback"]
+    topic = (parse.get("response_selector") or {}).get("faq", {}).get("response", {}).get("confidence")
+    return [round(c, 4) for c in (ranking + [0.0, 0.0])[:2]] + [round(topic or 0.0, 4)]
+
+
 def locale_of(example) -> str:
     metadata = example.get("metadata") or {}
     return ((metadata.get("intent") or {}).get("locale")) or "none"
 
 
-async def cross_validate(config: str, folds: int, seed: int) -> dict:
+async def cross_validate(config: str, folds: int, seed: int, max_folds: int | None = None) -> dict:
     from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedKFold
 
@@ -61,6 +69,8 @@ async def cross_validate(config: str, folds: int, seed: int) -> dict:
     train_seconds = []
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for fold, (train_idx, test_idx) in enumerate(splitter.split(examples, labels), start=1):
+        if max_folds and fold > max_folds:
+            break
         with tempfile.TemporaryDirectory() as tmp:
             # One file per locale: Rasa's writer keeps one metadata block per intent, so a
             # single file would label every locale's examples with the first one's locale.
@@ -80,13 +90,14 @@ async def cross_validate(config: str, folds: int, seed: int) -> dict:
                 ex = examples[i]
                 parse = await processor.parse_message(UserMessage(ex.get("text")))
                 detected = (parse.get("language_detection") or {}).get("locale")
-                records.append((locale_of(ex), labels[i], full_label(parse), detected, full_label(parse, False), ex.get("text")))
+                records.append((locale_of(ex), labels[i], full_label(parse), detected, full_label(parse, False),
+                                ex.get("text"), confidences(parse)))
         print(f"  {config}: fold {fold}/{folds} done ({train_seconds[-1]:.0f} s training)", flush=True)
 
     by_locale = defaultdict(list)
     for rec in records:
         by_locale[rec[0]].append(rec)
-    report = {"config": config, "folds": folds, "seed": seed, "train_seconds_mean": sum(train_seconds) / len(train_seconds), "locales": {}}
+    report = {"config": config, "folds": folds, "folds_run": len(train_seconds), "seed": seed, "train_seconds_mean": sum(train_seconds) / len(train_seconds), "locales": {}}
     for locale, recs in sorted(by_locale.items()):
         y_true = [r[1] for r in recs]
         y_pred = [r[2] for r in recs]
@@ -99,6 +110,8 @@ async def cross_validate(config: str, folds: int, seed: int) -> dict:
             "language_id_accuracy": round(sum(r[3] == locale for r in recs) / len(recs), 4) if locale != "none" else None,
             "errors": dict(Counter(f"{t} -> {p}" for t, p in zip(y_true, y_pred) if t != p).most_common()),
             "misclassified": [f"{r[5]!r}: {r[1]} -> {r[2]}" for r in recs if r[1] != r[2]],
+            # [true label, top label without fallback, top confidence, second, FAQ topic confidence]
+            "predictions": [[r[1], r[4], *r[6]] for r in recs],
         }
     all_true = [r[1] for r in records]
     report["overall_macro_f1"] = round(f1_score(all_true, [r[4] for r in records], average="macro", zero_division=0), 4)
@@ -134,6 +147,8 @@ def main() -> int:
     parser.add_argument("--config", nargs="+", default=["config.yml"])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--max-folds", type=int, default=None,
+                        help="stop after this many folds (a quick estimate while tuning; report full runs)")
     parser.add_argument("--out", default=str(ROOT / "results" / "nlu-report.json"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -143,7 +158,7 @@ def main() -> int:
     from rasa.utils.log_utils import configure_structlog
 
     configure_structlog(logging.WARNING)
-    reports = [asyncio.run(cross_validate(c, args.folds, args.seed)) for c in args.config]
+    reports = [asyncio.run(cross_validate(c, args.folds, args.seed, args.max_folds)) for c in args.config]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(reports, indent=2, ensure_ascii=False), encoding="utf-8")
     print_table(reports)

@@ -129,7 +129,7 @@ def test_compact_parse_data_drops_only_the_answer_texts(storage, context):
 
 
 @pytest.mark.parametrize("text, guessed, expected", [
-    ("saans nahi aa rahi", "deny", "emergency"),                      # DIET reads "nahi" as deny
+    ("saans nahi aa rahi", "deny", "emergency"),                      # a classifier may read "nahi" as deny
     ("ساھ نه ٿو اچي", "deny", "emergency"),
     ("ammi behosh ho gayi hain", "report_symptoms", "emergency"),
     ("saans theek hai, bukhar bhi nahi", "deny", "deny"),            # nothing alarming: the guess stands

@@ -289,7 +289,7 @@ class SymptomExtractor(GraphComponent):
     ``warning_sign`` (canonical names as values), ``duration_days`` and ``age`` (numbers as text).
 
     A warning sign (not denied, not asked about) makes the message an ``emergency`` whatever
-    the classifier guessed ("saans nahi aa rahi" looks like ``deny`` to DIET): the lexicons are
+    the classifier guessed ("saans nahi aa rahi" looks like ``deny`` to the intent classifier): the lexicons are
     written for exactly these phrases in every locale, and an emergency is answered first.
     Menu answers and phone numbers keep their intent.
     """
@@ -370,9 +370,9 @@ class FallbackClassifier(RasaFallbackClassifier):
     """Rasa's FallbackClassifier, which also falls back when the intent is a retrieval intent
     (``faq``) but the response selector is unsure which answer fits.
 
-    DIET can be sure a message is "some question" while the selector spreads its confidence
-    over the topics: keyboard mashing ("qwertz blorp zzzz") was faq at 0.80 with the best topic
-    at 0.22. A FAQ answer at that confidence is a guess; asking to rephrase is the better reply.
+    The intent classifier can be sure a message is "some question" while the selector spreads
+    its confidence over the topics: keyboard mashing ("qwertz blorp zzzz") was faq at 0.80 (DIET)
+    with the best topic at 0.22. A FAQ answer at that confidence is a guess; asking to rephrase is the better reply.
     ``faq_threshold`` (0.35): on the 240 held-out FAQ phrases the selected topic's confidence is
     0.62 or more."""
 
