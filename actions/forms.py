@@ -60,6 +60,9 @@ INTERRUPT_INTENTS = frozenset(
      "goodbye", "thank", "bot_challenge", "greet"}
 )
 INTENT_CONFIDENCE = 0.6
+#: An interrupt intent below this is a guess, not a question: "hmm" (greet at 0.38) while the
+#: bot asks the age is an unclear answer, asked again with an example, not a new greeting.
+INTERRUPT_CONFIDENCE = 0.45
 CLEAR_INTERRUPT_CONFIDENCE = 0.8
 SHORT_ANSWER_WORDS = 3
 MAX_FAILURES = 3
@@ -197,8 +200,10 @@ class AnswerForm(LocalFormSlots):
             answer = self.parse_answer(requested, tracker) if requested else None
             if answer is not None and self.clear_interrupt(tracker):
                 answer = None  # "corona kaise phailta hai?" holds "hai", but it is a question
+            confidence = (tracker.latest_message.get("intent") or {}).get("confidence") or 0.0
             interrupt = answer is None and (
-                latest_intent(tracker) in self.interrupt_intents or foreign_button(tracker, self.menu)
+                (latest_intent(tracker) in self.interrupt_intents and confidence >= INTERRUPT_CONFIDENCE)
+                or foreign_button(tracker, self.menu)
             )
             if not interrupt:
                 values.update(self.passive_events(tracker, requested))

@@ -177,6 +177,17 @@ async def test_a_question_mid_form_is_left_to_the_rules():
     assert said(dispatcher) == []
 
 
+@pytest.mark.parametrize("confidence, interrupts", [(0.38, False), (0.9, True)])
+async def test_a_weak_guess_is_an_unclear_answer_not_an_interruption(confidence, interrupts):
+    """"hmm" while the age is asked: greet at 0.38 is a guess (asked again with an example); a
+    greeting the NLU is sure of is left to the rules."""
+    slots, dispatcher = await form_step(tracker("hmm", "greet", requested="age", confidence=confidence))
+    if interrupts:
+        assert slots == {"requested_slot": "age"} and said(dispatcher) == []
+    else:
+        assert slots["age"] is None and said(dispatcher) == ["utter_unclear_age"]
+
+
 async def test_stop_is_left_to_the_rules():
     slots, _ = await form_step(tracker("stop", "stop", requested="age"))
     assert slots == {"requested_slot": "age"}
