@@ -49,3 +49,7 @@ def latest_entity(tracker: Tracker, entity: Text) -> Optional[Any]:
 
 def latest_intent(tracker: Tracker) -> Optional[Text]:
     return (tracker.latest_message.get("intent") or {}).get("name")
+
+
+def latest_confidence(tracker: Tracker) -> float:
+    return (tracker.latest_message.get("intent") or {}).get("confidence") or 0.0

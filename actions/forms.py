@@ -27,7 +27,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import REQUESTED_SLOT
 from rasa_sdk.types import DomainDict
 
-from actions.common import LocalFormSlots, latest_entity, latest_intent
+from actions.common import LocalFormSlots, latest_confidence, latest_entity, latest_intent
 from telehealth.phones import parse_phone
 from telehealth.symptoms import parse_age, parse_choice, parse_days, parse_for_whom, parse_yes_no
 from telehealth.text import normalize
@@ -157,7 +157,7 @@ class AnswerForm(LocalFormSlots):
         if foreign_button(tracker, self.menu):
             return None
         intent = latest_intent(tracker)
-        confidence = (tracker.latest_message.get("intent") or {}).get("confidence") or 0.0
+        confidence = latest_confidence(tracker)
         if kind in (YES_NO, YES_NO_UNSURE):
             choices = {1: "yes", 2: "no"}
             if kind == YES_NO_UNSURE:
@@ -200,7 +200,7 @@ class AnswerForm(LocalFormSlots):
             answer = self.parse_answer(requested, tracker) if requested else None
             if answer is not None and self.clear_interrupt(tracker):
                 answer = None  # "corona kaise phailta hai?" holds "hai", but it is a question
-            confidence = (tracker.latest_message.get("intent") or {}).get("confidence") or 0.0
+            confidence = latest_confidence(tracker)
             interrupt = answer is None and (
                 (latest_intent(tracker) in self.interrupt_intents and confidence >= INTERRUPT_CONFIDENCE)
                 or foreign_button(tracker, self.menu)

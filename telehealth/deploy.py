@@ -51,6 +51,9 @@ def _require(env: Dict[str, str], *names: str) -> str:
     raise ConfigurationError(f"the production profile needs {' or '.join(names)}")
 
 
+#: The embedded profile's tracker store, a SQLite file (relative to the project, where Rasa runs).
+EMBEDDED_TRACKER_DB = "var/tracker.db"
+
 #: Rasa's SQL tracker store, keeping the trackers of recent conversations (telehealth/tracker_store.py).
 TRACKER_STORE = "telehealth.tracker_store.CachedSQLTrackerStore"
 
@@ -104,7 +107,7 @@ def endpoints(env: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     # Rasa sends its domain only to actions that ask for it: none of ours (actions/common.py).
     doc: Dict[str, Any] = {"action_endpoint": {"url": action_url, "enable_selective_domain": True}}
     if profile(env) == EMBEDDED:
-        doc["tracker_store"] = {"type": TRACKER_STORE, "dialect": "sqlite", "db": "var/tracker.db"}
+        doc["tracker_store"] = {"type": TRACKER_STORE, "dialect": "sqlite", "db": EMBEDDED_TRACKER_DB}
         return doc
     doc["tracker_store"] = tracker_store(_require(env, "TRACKER_DB_URL", "DATABASE_URL"))
     doc["lock_store"] = lock_store(_require(env, "REDIS_URL"))

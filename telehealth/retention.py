@@ -94,7 +94,7 @@ def tracker_url(env: Optional[Mapping[str, str]] = None) -> str:
     """The tracker store's database, as the deployment profile configures Rasa."""
     env = os.environ if env is None else env
     if deploy.profile(dict(env)) == deploy.EMBEDDED:
-        return f"sqlite:///{deploy.ROOT / 'var' / 'tracker.db'}"
+        return f"sqlite:///{deploy.ROOT / deploy.EMBEDDED_TRACKER_DB}"
     return env.get("TRACKER_DB_URL") or env["DATABASE_URL"]
 
 
@@ -168,11 +168,11 @@ def interval_hours(env: Optional[Mapping[str, str]] = None) -> float:
     return float(env.get("RETENTION_INTERVAL_HOURS") or 6)
 
 
-def loop(stop: threading.Event, interval_s: float, url: Optional[str] = None) -> None:
+def loop(stop: threading.Event, interval_s: float, policy: Policy, url: Optional[str] = None) -> None:
     while not stop.is_set():
         try:
-            report = run_once(url=url)
-            if report.deleted and any(report.deleted.values()):
+            report = run_once(policy, url=url)
+            if any(report.deleted.values()):
                 logger.info("retention: deleted %s", report)
         except Exception:  # a database away now is there at the next pass
             logger.exception("retention pass failed; retrying at the next one")
@@ -183,9 +183,9 @@ def start_background(url: Optional[str] = None) -> Optional[threading.Event]:
     hours = interval_hours()
     if hours <= 0:
         return None
-    Policy.from_env()  # a wrong setting stops the start, not every pass
+    policy = Policy.from_env()  # read once: a wrong setting stops the start, not every pass
     stop = threading.Event()
-    threading.Thread(target=loop, args=(stop, hours * 3600, url), name="retention", daemon=True).start()
+    threading.Thread(target=loop, args=(stop, hours * 3600, policy, url), name="retention", daemon=True).start()
     return stop
 
 
