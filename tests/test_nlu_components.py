@@ -175,3 +175,117 @@ def test_a_faq_answer_the_selector_is_unsure_of_falls_back(storage, context):
     assert question.get("intent")["name"] == "faq"
     assert greeting.get("intent")["name"] == "greet"
     assert unsure.get("intent")["name"] == "nlu_fallback"  # Rasa's own threshold still applies
+
+
+INTENT_TRAIN = [
+    ("hello", "greet"), ("hi there", "greet"), ("salam", "greet"), ("assalam o alaikum", "greet"),
+    ("good morning", "greet"), ("hey", "greet"),
+    ("i cant breathe", "emergency"), ("saans nahi aa rahi", "emergency"), ("chest pain and cant breathe", "emergency"),
+    ("he fainted", "emergency"), ("lips are blue", "emergency"), ("very hard to breathe", "emergency"),
+    ("i want a doctor", "request_doctor"), ("doctor se baat karni hai", "request_doctor"),
+    ("call me back doctor", "request_doctor"), ("talk to doctor please", "request_doctor"),
+    ("need doctor call", "request_doctor"), ("mujhe doctor chahiye", "request_doctor"),
+]
+
+
+def featurize(storage, context, messages, training=False, parts=None):
+    """Rasa's tokenizer and the config's two count featurizers (words, character 2-4-grams)."""
+    from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import CountVectorsFeaturizer
+    from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
+
+    if parts is None:
+        tokenizer = WhitespaceTokenizer.create(WhitespaceTokenizer.get_default_config(), storage, Resource("t"), context)
+        words = CountVectorsFeaturizer.create(CountVectorsFeaturizer.get_default_config(), storage, Resource("w"), context)
+        chars = CountVectorsFeaturizer.create(
+            {**CountVectorsFeaturizer.get_default_config(), "analyzer": "char_wb", "min_ngram": 2, "max_ngram": 4},
+            storage, Resource("c"), context,
+        )
+        parts = (tokenizer, words, chars)
+    tokenizer, words, chars = parts
+    if training:
+        data = TrainingData(messages)
+        tokenizer.process_training_data(data)
+        for featurizer in (words, chars):
+            featurizer.train(data)
+            featurizer.process_training_data(data)
+        return data, parts
+    tokenizer.process(messages)
+    words.process(messages)
+    chars.process(messages)
+    return messages, parts
+
+
+def test_logistic_regression_weights_features_and_survives_persist_and_load(storage, context):
+    from telehealth.nlu.components import LogisticRegressionClassifier
+
+    data, parts = featurize(storage, context, [example(t, i) for t, i in INTENT_TRAIN], training=True)
+    resource = Resource("intents")
+    trained = LogisticRegressionClassifier.create(
+        {**LogisticRegressionClassifier.get_default_config(), "ranking_length": 3}, storage, resource, context)
+    trained.train(data)
+    loaded = LogisticRegressionClassifier.load(
+        {**LogisticRegressionClassifier.get_default_config(), "ranking_length": 3}, storage, resource, context)
+
+    texts = ["hello hello", "i cant breathe, my lips are blue", "doctor se baat karwa do", "zzzz qqqq"]
+    messages, _ = featurize(storage, context, [Message(data={"text": t}) for t in texts], parts=parts)
+    # Each featurizer's part of a row has unit length (a repeated word does not make a message weigh more)
+    import numpy as np
+
+    X = loaded._create_X(messages)
+    sizes = [block.shape[1] for block in loaded._blocks(messages)]
+    for row in X[:3]:
+        norms = [np.linalg.norm(row[:, :sizes[0]].toarray()), np.linalg.norm(row[:, sizes[0]:].toarray())]
+        assert np.allclose(norms, 1.0), norms
+    # the idf was learnt in training and is not refitted on the messages it classifies
+    assert all(np.array_equal(a.idf_, b.idf_) for a, b in zip(trained.weights, loaded.weights))
+
+    expected = {"hello hello": "greet", "i cant breathe, my lips are blue": "emergency",
+                "doctor se baat karwa do": "request_doctor"}
+    live = trained.process([Message(data=m.data, features=m.features) for m in messages])
+    for message, fresh in zip(loaded.process(messages), live):
+        text = message.get("text")
+        if text in expected:
+            assert message.get("intent")["name"] == expected[text], message.get("intent_ranking")
+        assert message.get("intent")["confidence"] == pytest.approx(fresh.get("intent")["confidence"])
+        assert len(message.get("intent_ranking")) == 3
+
+
+FAQ_TRAIN = [
+    ("what are the symptoms", "symptoms"), ("corona ki alamat", "symptoms"), ("symptoms of covid", "symptoms"),
+    ("alamaat kya hain", "symptoms"), ("signs of corona", "symptoms"),
+    ("is the vaccine safe", "vaccine"), ("vaccine kahan lagegi", "vaccine"), ("where to get vaccinated", "vaccine"),
+    ("vaccine ke side effects", "vaccine"), ("covid jab safe hai", "vaccine"),
+    ("how does it spread", "spread"), ("corona kaise phailta hai", "spread"), ("can it spread through air", "spread"),
+    ("does it spread by touching", "spread"), ("phailta kaise hai", "spread"),
+]
+
+
+def faq_example(text, topic):
+    return Message(data={"text": text, "intent": "faq", "intent_response_key": f"faq/{topic}"})
+
+
+def test_response_selector_chooses_the_faq_answer_as_rasa_reads_it(storage, context):
+    from telehealth.nlu.components import LogisticRegressionResponseSelector
+
+    training = [faq_example(t, topic) for t, topic in FAQ_TRAIN] + [example(t, i) for t, i in INTENT_TRAIN]
+    data, parts = featurize(storage, context, training, training=True)
+    config = {**LogisticRegressionResponseSelector.get_default_config(), "ranking_length": 2}
+    resource = Resource("faq_selector")
+    LogisticRegressionResponseSelector.create(config, storage, resource, context).train(data)
+    selector = LogisticRegressionResponseSelector.load(config, storage, resource, context)
+    # learnt from the FAQ examples only: the other intents are not answers
+    assert sorted(selector.clf.classes_) == ["faq/spread", "faq/symptoms", "faq/vaccine"]
+
+    texts = {"corona ke symptoms kya hain": "faq/symptoms", "is vaccine safe for me": "faq/vaccine",
+             "kaise phailta hai corona": "faq/spread"}
+    messages, _ = featurize(storage, context, [Message(data={"text": t}) for t in texts], parts=parts)
+    for message in selector.process(messages):
+        selected = message.as_dict_nlu()["response_selector"]
+        assert selected["all_retrieval_intents"] == ["faq"]
+        response = selected["faq"]["response"]
+        assert response["intent_response_key"] == texts[message.get("text")], selected
+        assert response["utter_action"] == "utter_" + texts[message.get("text")]
+        assert 0.34 < response["confidence"] <= 1
+        ranking = selected["faq"]["ranking"]
+        assert len(ranking) == 2 and ranking[0]["intent_response_key"] == response["intent_response_key"]
+        assert ranking[0]["confidence"] >= ranking[1]["confidence"]
