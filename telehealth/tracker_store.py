@@ -15,6 +15,8 @@ conversations (``TRACKER_CACHE_SIZE``, default 1000) of this process:
   down, or a turn that failed after changing the tracker, reads the database as Rasa does.
 - ``save`` knows how many of the tracker's events are stored, so it publishes and inserts only
   the new ones without reading the conversation again.
+- Both run their queries and the insert in a thread (``asyncio.to_thread``), so the worker's event
+  loop serves other users while the database answers (Rasa's store holds the loop).
 
 Each user's messages go to one worker (``telehealth.whatsapp.routing``) and one message at a time
 (the channel's per-user queue and Rasa's lock store), so a kept tracker is not shared by two
@@ -23,6 +25,7 @@ only the new session, and so does the next ``retrieve``).
 """
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
@@ -111,10 +114,48 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         (no event added since, by this process or another)."""
         return kept is not None and len(kept.tracker.events) == kept.events and kept.last_id == last_id
 
+    # ----- the database work, off the event loop ----------------------------------------------
+    async def _off_loop(self, function: Any, *args: Any) -> Any:
+        """Runs blocking database work in a thread, so the worker's event loop goes on with other
+        users' messages (NLU, policies, replies) while the database answers; Rasa's own store
+        blocks the loop. Not for an in-memory SQLite database, which lives in one connection of
+        one thread (SQLAlchemy's SingletonThreadPool/StaticPool): there it runs in place."""
+        if isinstance(self.engine.pool, (sa.pool.SingletonThreadPool, sa.pool.StaticPool)):
+            return function(*args)
+        return await asyncio.to_thread(function, *args)
+
+    def _query_last_id(self, sender_id: Text) -> int:
+        with self.session_scope() as session:
+            return self._last_id(session, sender_id)
+
+    def _stored_count(self, sender_id: Text, kept_events: Optional[int], kept_last_id: Optional[int]) -> int:
+        """How many of the sender's events (this session) are in the database: those of the kept
+        tracker when nothing was added since, else counted as Rasa does."""
+        with self.session_scope() as session:
+            if kept_events is not None and kept_last_id == self._last_id(session, sender_id):
+                return kept_events
+            return self._event_query(session, sender_id, fetch_events_from_all_sessions=False).count()
+
+    def _insert(self, sender_id: Text, new_events: list) -> int:
+        """Inserts the events as Rasa's store does, in one transaction; returns the sender's
+        highest event id."""
+        with self.session_scope() as session:
+            rows = []
+            for event in new_events:
+                data = event.as_dict()
+                rows.append(self.SQLEvent(
+                    sender_id=sender_id, type_name=event.type_name, timestamp=data.get("timestamp"),
+                    intent_name=data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+                    action_name=data.get("name"), data=json.dumps(data)))
+            session.add_all(rows)
+            session.flush()  # assigns the ids (read here, before the commit expires the rows)
+            last_id = max((row.id for row in rows), default=0) or self._last_id(session, sender_id)
+            session.commit()
+            return last_id
+
     # ----- TrackerStore ---------------------------------------------------------------------
     async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
-        with self.session_scope() as session:
-            last_id = self._last_id(session, sender_id)
+        last_id = await self._off_loop(self._query_last_id, sender_id)
         kept = self._kept.get(sender_id)
         if self._fresh(kept, last_id):
             self._kept.move_to_end(sender_id)
@@ -129,27 +170,15 @@ class CachedSQLTrackerStore(SQLTrackerStore):
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Rasa's save (publish the new events, then insert them), counting the stored events from
-        the kept tracker instead of reading the conversation twice."""
+        the kept tracker instead of reading the conversation twice, the database work off the loop."""
         sender_id = tracker.sender_id
-        with self.session_scope() as session:
-            kept = self._kept.get(sender_id)
-            if kept is not None and kept.tracker is tracker and kept.last_id == self._last_id(session, sender_id):
-                stored = kept.events  # the events the tracker had when kept are the stored ones
-            else:
-                stored = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).count()
-            new_events = list(itertools.islice(tracker.events, stored, None))
-            if self.event_broker is not None:
-                await self._stream_new_events(self.event_broker, new_events, sender_id)
-            rows = []
-            for event in new_events:
-                data = event.as_dict()
-                rows.append(self.SQLEvent(
-                    sender_id=sender_id, type_name=event.type_name, timestamp=data.get("timestamp"),
-                    intent_name=data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
-                    action_name=data.get("name"), data=json.dumps(data)))
-            session.add_all(rows)
-            session.flush()  # assigns the ids (read here, before the commit expires the rows)
-            last_id = max((row.id for row in rows), default=0) or self._last_id(session, sender_id)
-            session.commit()
+        kept = self._kept.get(sender_id)
+        mine = kept is not None and kept.tracker is tracker
+        stored = await self._off_loop(
+            self._stored_count, sender_id, kept.events if mine else None, kept.last_id if mine else None)
+        new_events = list(itertools.islice(tracker.events, stored, None))
+        if self.event_broker is not None:
+            await self._stream_new_events(self.event_broker, new_events, sender_id)
+        last_id = await self._off_loop(self._insert, sender_id, new_events)
         self._keep(sender_id, tracker, last_id)
         logger.debug("Tracker with sender_id '%s' stored to database", sender_id)

@@ -197,3 +197,54 @@ def test_the_number_of_kept_trackers_is_bounded(stores):
         run(store.save(tracker))
     assert list(store._kept) == ["y", "z"]
     assert [e.text for e in run(store.retrieve("x")).events if isinstance(e, UserUttered)] == ["x"]
+
+
+def test_saving_waits_for_the_database_without_stopping_the_event_loop(stores):
+    """While the events table is locked by another transaction, a save waits, and the worker's
+    event loop goes on serving others (Rasa's store would hold the loop until the lock is gone)."""
+    import threading
+    import time
+
+    store = stores()
+    tracker = run(store.get_or_create_tracker("waiting"))
+    turn(tracker, "hello", 33)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock() -> None:
+        with store.engine.connect() as conn:
+            if store.engine.dialect.name == "postgresql":
+                transaction = conn.begin()
+                conn.execute(sa.text(f"LOCK TABLE {store.SQLEvent.__tablename__} IN ACCESS EXCLUSIVE MODE"))
+            else:
+                conn.exec_driver_sql("BEGIN EXCLUSIVE")
+            locked.set()
+            release.wait(10)
+            if store.engine.dialect.name == "postgresql":
+                transaction.rollback()
+            else:
+                conn.exec_driver_sql("ROLLBACK")
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    assert locked.wait(10)
+
+    async def scenario():
+        saving = asyncio.ensure_future(store.save(tracker))
+        ticks, started = 0, time.monotonic()
+        while time.monotonic() - started < 0.5:
+            await asyncio.sleep(0.01)
+            ticks += 1
+        waited = not saving.done()
+        release.set()
+        await asyncio.wait_for(saving, 10)
+        return ticks, waited
+
+    try:
+        ticks, waited = run(scenario())
+    finally:
+        release.set()
+        holder.join(10)
+    assert waited, "the save did not wait for the lock: the test proves nothing"
+    assert ticks >= 20, f"the event loop ran {ticks} times in 0.5 s while the save waited"
+    again = stores()
+    assert [e.text for e in run(again.retrieve("waiting")).events if isinstance(e, UserUttered)] == ["hello"]
