@@ -6,7 +6,6 @@ the decision is ``telehealth.triage``; storing is ``telehealth.screenings``.
 from __future__ import annotations
 
 import logging
-from abc import ABCMeta, abstractmethod
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
@@ -20,7 +19,7 @@ from actions.forms import (
     AGE, DAYS, FAILURES_SLOT, FOR_WHOM, INTENT_CONFIDENCE, INTERRUPT_INTENTS, MULTI, YES_NO, YES_NO_UNSURE,
     AnswerForm, numbers_in,
 )
-from telehealth.i18n import SOURCE_LOCALE, catalogs, term
+from telehealth.i18n import term
 from telehealth.symptoms import parse_comorbidities, parse_for_whom, parse_yes_no
 from telehealth.triage import (
     ALL_SYMPTOMS, COMORBIDITIES, CORE_SYMPTOMS, OTHER_SYMPTOMS, Answers, Exposure, Level, triage,
@@ -212,34 +211,21 @@ class ActionStartScreening(Action):
         return [SlotSet(slot, None) for slot in RESET_SLOTS] + [SlotSet(REQUESTED_SLOT, None)]
 
 
-class _AskAction(Action, metaclass=ABCMeta):
-    """Asks one question of the form, worded for "you" or "they"."""
+class ActionAskMoreSymptoms(Action):
+    """Asks which of the symptoms the user has not named yet they also have, as a numbered list.
 
-    slot: Text = ""
+    The form's other questions are responses that Rasa renders itself, worded for "you" or "they"
+    by conditions on ``language`` and ``for_whom`` (``telehealth.i18n``): no remote call."""
 
-    @abstractmethod
     def name(self) -> Text:
-        """``action_ask_<slot>``."""
+        return "action_ask_more_symptoms"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Events:
-        key = f"utter_ask_{self.slot}"
-        if tracker.get_slot("for_whom") == "other" and f"{key}_other" in catalogs()[SOURCE_LOCALE].responses:
-            key = f"{key}_other"
-        kwargs: Dict[Text, Any] = {}
-        if self.slot == "more_symptoms":
-            locale = current_locale(tracker)
-            numbers = {s: n for n, s in SYMPTOM_NUMBERS.items()}
-            kwargs["options"] = "\n".join(
-                f"{numbers[s]}. {term(f'symptom_{s}', locale)}" for s in missing_symptoms(tracker.slots)
-            )
-        dispatcher.utter_message(response=key, **kwargs)
+        locale = current_locale(tracker)
+        numbers = {s: n for n, s in SYMPTOM_NUMBERS.items()}
+        options = "\n".join(f"{numbers[s]}. {term(f'symptom_{s}', locale)}" for s in missing_symptoms(tracker.slots))
+        dispatcher.utter_message(response="utter_ask_more_symptoms", options=options)
         return []
-
-
-ASK_ACTIONS = {
-    slot: type(f"ActionAsk_{slot}", (_AskAction,), {"slot": slot, "name": lambda self, s=slot: f"action_ask_{s}"})
-    for slot in FORM_SLOTS
-}
 
 
 class ActionScreeningResult(Action):
@@ -292,4 +278,4 @@ def answers_from(tracker: Tracker) -> Answers:
     )
 
 
-__all__ = ["ValidateScreeningForm", "ActionStartScreening", "ActionScreeningResult", "ASK_ACTIONS"]
+__all__ = ["ValidateScreeningForm", "ActionStartScreening", "ActionScreeningResult", "ActionAskMoreSymptoms"]

@@ -230,7 +230,45 @@ def build_responses(directory: Path = LOCALES_DIR) -> dict[str, Any]:
         # Rasa picks a conditioned variation when one matches, else an unconditioned one:
         # list the conditioned ones first so the file reads locale by locale.
         responses[key] = variations[1:] + variations[:1]
+    for key in list(responses):
+        if key.startswith("utter_ask_") and f"{key}{OTHER_SUFFIX}" in responses:
+            responses[key] = _worded_for_whom(responses[key], responses[f"{key}{OTHER_SUFFIX}"])
     return {"version": "3.1", "responses": responses}
+
+
+#: A form question worded for someone else ("Do they have a fever?") is ``<key>_other``.
+OTHER_SUFFIX = "_other"
+FOR_WHOM_SLOT = "for_whom"
+
+
+def _worded_for_whom(own: list[dict[str, Any]], other: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One response whose variations are conditioned on the language and on ``for_whom``, so that
+    Rasa itself asks a form's question for "you" or "they" (no custom action, no remote call).
+
+    Rasa chooses at random among all variations whose conditions match, so the conditions must
+    exclude each other: in each locale the "they" wording needs ``for_whom: other`` and the "you"
+    wording ``for_whom: self`` or unset; English, the unconditioned default, gets "they" under
+    ``language: en`` or unset."""
+
+    def language_of(variant: dict[str, Any]) -> str:
+        return next((c["value"] for c in variant.get("condition", []) if c["name"] == "language"), SOURCE_LOCALE)
+
+    def when(variant: dict[str, Any], language: Any, whom: Any) -> dict[str, Any]:
+        return {**{k: v for k, v in variant.items() if k != "condition"},
+                "condition": [{"type": "slot", "name": "language", "value": language},
+                              {"type": "slot", "name": FOR_WHOM_SLOT, "value": whom}]}
+
+    merged: list[dict[str, Any]] = []
+    for tag in LOCALES:
+        own_variants = [v for v in own if language_of(v) == tag]
+        other_variants = [v for v in other if language_of(v) == tag]
+        if tag == SOURCE_LOCALE:
+            merged += [when(v, language, "other") for v in other_variants for language in (tag, None)]
+        else:
+            merged += [when(v, tag, "other") for v in other_variants]
+            merged += [when(v, tag, whom) for v in own_variants for whom in ("self", None)]
+    # English "you", unconditioned: what Rasa says when no condition matches
+    return merged + [v for v in own if "condition" not in v]
 
 
 def _escape_braces(payload: str) -> str:

@@ -11,12 +11,12 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.screening import (
-    ASK_ACTIONS, ActionScreeningResult, ActionStartScreening, ValidateScreeningForm, answers_from,
+    ActionAskMoreSymptoms, ActionScreeningResult, ActionStartScreening, ValidateScreeningForm, answers_from,
 )
 from telehealth import db
-from telehealth.i18n import term
+from telehealth.i18n import LOCALES, render, term
 from telehealth.symptoms import extract
-from tests.conftest import make_tracker
+from tests.conftest import ROOT, make_tracker
 
 DOMAIN: dict = {}  # what Rasa sends (enable_selective_domain): the forms read domain.yml
 
@@ -235,17 +235,37 @@ async def test_a_full_screening_needs_at_most_twelve_answers():
 
 # --- questions and result -----------------------------------------------------------------
 
-@pytest.mark.parametrize("whom, key", [("self", "utter_ask_fever"), ("other", "utter_ask_fever_other"), (None, "utter_ask_fever")])
-async def test_questions_say_they_for_someone_else(whom, key):
-    dispatcher = CollectingDispatcher()
-    await ASK_ACTIONS["fever"]().run(dispatcher, make_tracker("", None, slots={"for_whom": whom}), DOMAIN)
-    assert said(dispatcher) == [key]
+@pytest.fixture(scope="module")
+def nlg():
+    """Rasa's own response generator over the project's domain and generated responses."""
+    from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+    from rasa.shared.core.domain import Domain
+
+    domain = Domain.load([str(ROOT / "domain.yml"), str(ROOT / "data" / "responses.yml")])
+    return domain, TemplatedNaturalLanguageGenerator(domain.responses)
+
+
+@pytest.mark.parametrize("locale", [*LOCALES, None])
+@pytest.mark.parametrize("whom", ["self", "other", None])
+async def test_questions_say_they_for_someone_else(nlg, locale, whom):
+    """Rasa renders the form's questions itself (no action call): in the user's language, for
+    "you" or "they". Rasa picks at random among matching variations, so each is asked 8 times."""
+    from rasa.shared.core.events import SlotSet as Set
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    domain, generator = nlg
+    tracker = DialogueStateTracker.from_events("q", [Set("language", locale), Set("for_whom", whom)], slots=domain.slots)
+    for slot in ("age", "fever", "taste_smell", "days", "comorbidities"):
+        key = f"utter_ask_{slot}_other" if whom == "other" else f"utter_ask_{slot}"
+        texts = {(await generator.generate(f"utter_ask_{slot}", tracker, "whatsapp"))["text"] for _ in range(8)}
+        assert texts == {render(key, locale)}, (slot, locale, whom)
+    assert "action_ask_fever" not in domain.action_names_or_texts
 
 
 async def test_anything_else_question_lists_only_what_is_not_known_in_the_users_language():
     dispatcher = CollectingDispatcher()
     slots = {"language": "ur", "fever": True, "cough": True, "sore_throat": False, "other_symptoms": ["headache"]}
-    await ASK_ACTIONS["more_symptoms"]().run(dispatcher, make_tracker("", None, slots=slots), DOMAIN)
+    await ActionAskMoreSymptoms().run(dispatcher, make_tracker("", None, slots=slots), DOMAIN)
     options = dispatcher.messages[0]["options"]
     assert options.splitlines() == [
         f"4. {term('symptom_breathing', 'ur')}", f"5. {term('symptom_taste_smell', 'ur')}",
