@@ -224,11 +224,10 @@ class AnswerForm(LocalFormSlots):
 
     def clear_interrupt(self, tracker: Tracker) -> bool:
         """A sentence the NLU is sure is a question or a request, not a short answer."""
-        intent = tracker.latest_message.get("intent") or {}
         words = (tracker.latest_message.get("text") or "").split()
         return (
-            intent.get("name") in self.interrupt_intents
-            and (intent.get("confidence") or 0) >= CLEAR_INTERRUPT_CONFIDENCE
+            latest_intent(tracker) in self.interrupt_intents
+            and latest_confidence(tracker) >= CLEAR_INTERRUPT_CONFIDENCE
             and len(words) > SHORT_ANSWER_WORDS
             and latest_entity(tracker, "option") is None
         )

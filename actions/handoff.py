@@ -16,7 +16,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import REQUESTED_SLOT
 from rasa_sdk.types import DomainDict
 
-from actions.common import LocalFormSlots, current_locale, latest_entity
+from actions.common import LocalFormSlots, current_locale, latest_confidence, latest_entity, latest_intent
 from actions.forms import CHOICE, FAILURES_SLOT, INTERRUPT_INTENTS, PHONE, YES_NO, AnswerForm, fresh_message
 from telehealth import consults, dispatch
 from telehealth.consults import AlreadyOpen, NewRequest, doctor_language
@@ -324,8 +324,7 @@ class ValidateFeedbackForm(LocalFormSlots):
     ) -> Dict[Text, Any]:
         if tracker.get_slot(REQUESTED_SLOT) != "feedback_comment" or not fresh_message(tracker, (self.form_name(),)):
             return {}
-        intent = tracker.latest_message.get("intent") or {}
-        if intent.get("name") in ("emergency", "stop", "help") and (intent.get("confidence") or 0) >= 0.8:
+        if latest_intent(tracker) in ("emergency", "stop", "help") and latest_confidence(tracker) >= 0.8:
             return {}
         text = (tracker.latest_message.get("text") or "").strip()
         if not text or text.startswith("/"):

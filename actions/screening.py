@@ -14,7 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import REQUESTED_SLOT
 from rasa_sdk.types import DomainDict
 
-from actions.common import current_locale, latest_intent
+from actions.common import current_locale, latest_confidence, latest_intent
 from actions.forms import (
     AGE, DAYS, FAILURES_SLOT, FOR_WHOM, INTENT_CONFIDENCE, INTERRUPT_INTENTS, MULTI, YES_NO, YES_NO_UNSURE,
     AnswerForm, numbers_in,
@@ -186,8 +186,7 @@ class ValidateScreeningForm(AnswerForm):
         emergency and that is not simply an answer to the question ("my mother" for whom)."""
         if entity_values(tracker, "warning_sign"):
             return True
-        intent = tracker.latest_message.get("intent") or {}
-        if intent.get("name") != "emergency" or (intent.get("confidence") or 0) < EMERGENCY_CONFIDENCE:
+        if latest_intent(tracker) != "emergency" or latest_confidence(tracker) < EMERGENCY_CONFIDENCE:
             return False
         requested = tracker.get_slot(REQUESTED_SLOT)
         return not requested or super().parse_answer(requested, tracker) is None
