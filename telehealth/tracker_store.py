@@ -128,12 +128,12 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         with self.session_scope() as session:
             return self._last_id(session, sender_id)
 
-    def _stored_count(self, sender_id: Text, kept_events: Optional[int], kept_last_id: Optional[int]) -> int:
+    def _stored_count(self, sender_id: Text, kept: Optional[_Kept]) -> int:
         """How many of the sender's events (this session) are in the database: those of the kept
         tracker when nothing was added since, else counted as Rasa does."""
         with self.session_scope() as session:
-            if kept_events is not None and kept_last_id == self._last_id(session, sender_id):
-                return kept_events
+            if kept is not None and kept.last_id == self._last_id(session, sender_id):
+                return kept.events
             return self._event_query(session, sender_id, fetch_events_from_all_sessions=False).count()
 
     def _insert(self, sender_id: Text, new_events: list) -> int:
@@ -173,9 +173,9 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         the kept tracker instead of reading the conversation twice, the database work off the loop."""
         sender_id = tracker.sender_id
         kept = self._kept.get(sender_id)
-        mine = kept is not None and kept.tracker is tracker
-        stored = await self._off_loop(
-            self._stored_count, sender_id, kept.events if mine else None, kept.last_id if mine else None)
+        if kept is not None and kept.tracker is not tracker:
+            kept = None  # kept for another copy of the conversation: count what is stored
+        stored = await self._off_loop(self._stored_count, sender_id, kept)
         new_events = list(itertools.islice(tracker.events, stored, None))
         if self.event_broker is not None:
             await self._stream_new_events(self.event_broker, new_events, sender_id)

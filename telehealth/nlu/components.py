@@ -414,7 +414,6 @@ class LogisticRegressionClassifier(RasaLogisticRegressionClassifier):
         super().__init__(config, name, model_storage, resource)
         self.clf.set_params(C=self.config["C"])
         self.weights: List[Any] = []  # one sklearn TfidfTransformer per featurizer, fitted in train
-        self._fitting = False
 
     @staticmethod
     def _blocks(messages: List[Message]) -> List[Any]:
@@ -447,20 +446,21 @@ class LogisticRegressionClassifier(RasaLogisticRegressionClassifier):
         examples, labels = self._examples(training_data)
         if not examples:
             return csr_matrix((0, 0)), []
-        self._fitting = True  # the idf is learnt from the training examples, never at prediction
-        try:
-            return self._create_X(examples), labels
-        finally:
-            self._fitting = False
+        if not self.config["tfidf"]:
+            return super()._create_X(examples), labels
+        blocks = self._blocks(examples)
+        # the idf is learnt here, from the training examples, never at prediction
+        self.weights = [self._transformer().fit(block) for block in blocks]
+        return self._weighted(blocks), labels
 
     def _create_X(self, messages: List[Message]) -> Any:
         if not self.config["tfidf"] or not messages:
             return super()._create_X(messages)
+        return self._weighted(self._blocks(messages))
+
+    def _weighted(self, blocks: List[Any]) -> Any:
         from scipy.sparse import hstack
 
-        blocks = self._blocks(messages)
-        if self._fitting:
-            self.weights = [self._transformer().fit(block) for block in blocks]
         return hstack([w.transform(block) for w, block in zip(self.weights, blocks)]).tocsr()
 
     def persist(self) -> None:
