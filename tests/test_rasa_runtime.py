@@ -190,3 +190,75 @@ def test_the_compact_action_call_keeps_what_the_actions_read():
         e.get("parse_data", {}).get("entities") for e in big.events]
     assert all("text" not in e and "data" not in e for e in small.events if e["event"] == "bot")
     assert rasa_runtime.compact_event({"event": "user_featurization", "use_text_for_featurization": False}) is None
+
+
+# ----- action calls reuse their connection and encode with ujson -----------------------------
+
+async def test_action_calls_share_one_kept_alive_connection_and_arrive_as_sent():
+    """Rasa opened a new connection (a new session) for every action call; ours reuse one."""
+    import json
+
+    from aiohttp import web
+    from rasa.core.channels import CollectingOutputChannel
+    from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+    from rasa.shared.core.events import SlotSet as CoreSlotSet, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    connections, bodies = set(), []
+
+    async def webhook(request):
+        connections.add(request.transport.get_extra_info("peername"))   # the client's port: one per connection
+        bodies.append(json.loads(await request.read()))
+        return web.json_response({"events": [{"event": "slot", "name": "menu", "value": f"m{len(bodies)}"}],
+                                  "responses": []})
+
+    app = web.Application()
+    app.router.add_post("/webhook", webhook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook", enable_selective_domain=True)
+        text = "mujhe 3 din se بخار hai / 😷 \u200c"
+        tracker = DialogueStateTracker.from_events("u1", [
+            UserUttered(text, {"name": "report_symptoms", "confidence": 0.91}, parse_data={
+                "text": text, "intent": {"name": "report_symptoms", "confidence": 0.91}, "entities": []}),
+            CoreSlotSet("menu", "main")], slots=_domain().slots)
+        for _ in range(3):
+            events = await RemoteAction("action_anything", endpoint).run(
+                CollectingOutputChannel(), TemplatedNaturalLanguageGenerator({}), tracker, _domain())
+            assert [e.as_dict()["value"] for e in events] == [f"m{len(bodies)}"]
+        assert isinstance(endpoint, rasa_runtime.ActionEndpointConfig)
+        assert len(connections) == 1   # Rasa's own session(): 3
+        assert len(bodies) == 3 and all(b == bodies[0] for b in bodies)
+        expected = json.loads(json.dumps(RemoteAction("action_anything", endpoint)._action_call_format(tracker, _domain())))
+        assert bodies[0] == expected
+        assert bodies[0]["tracker"]["latest_message"]["text"] == text
+    finally:
+        await runner.cleanup()
+
+
+def test_action_call_json_is_the_standard_librarys():
+    import json
+
+    body = {"a/b": "بخار 😷", 1: 2.5, "nan": float("nan"), "big": 2 ** 70, "nested": [{"x": None, "y": True}]}
+    assert rasa_runtime.dumps(body).replace(" ", "") == json.dumps(body, ensure_ascii=False).replace(" ", "")
+
+
+def test_no_action_call_carries_the_domain():
+    """Every form validation call used to carry Rasa's whole domain (700 KB of JSON, the action
+    server's main cost under load): Rasa sends it to any `validate_*` action unless told not to."""
+    from pathlib import Path
+
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    domain = Domain.load(str(Path(__file__).resolve().parent.parent / "domain.yml"))
+    endpoint = EndpointConfig("http://127.0.0.1:1/webhook", enable_selective_domain=True)
+    tracker = DialogueStateTracker.from_events("u1", [], slots=domain.slots)
+    custom = [name for name in domain.user_actions if name.startswith(("action_", "validate_"))]
+    assert {"validate_screening_form", "validate_doctor_form", "action_screening_result"} <= set(custom)
+    for name in custom:
+        assert "domain" not in RemoteAction(name, endpoint)._action_call_format(tracker, domain), name
