@@ -238,6 +238,17 @@ def test_logistic_regression_weights_features_and_survives_persist_and_load(stor
         assert np.allclose(norms, 1.0), norms
     # the idf was learnt in training and is not refitted on the messages it classifies
     assert all(np.array_equal(a.idf_, b.idf_) for a, b in zip(trained.weights, loaded.weights))
+    # scored without scipy copying the coefficients for every message (X @ coef_.T contiguous)
+    assert trained.clf.coef_.T.flags.c_contiguous and loaded.clf.coef_.T.flags.c_contiguous
+    # one message at a time (the server's way) gives the rows scikit-learn's transformers give
+    from scipy.sparse import hstack
+
+    for message in messages:
+        blocks = loaded._blocks([message])
+        one = loaded._create_X([message])
+        reference = hstack([w.transform(b) for w, b in zip(loaded.weights, blocks)]).tocsr()
+        assert one.shape == reference.shape and np.allclose(one.toarray(), reference.toarray(), rtol=1e-12, atol=0)
+        assert np.allclose(one.toarray(), X[messages.index(message)].toarray())
 
     expected = {"hello hello": "greet", "i cant breathe, my lips are blue": "emergency",
                 "doctor se baat karwa do": "request_doctor"}

@@ -414,6 +414,7 @@ class LogisticRegressionClassifier(RasaLogisticRegressionClassifier):
         super().__init__(config, name, model_storage, resource)
         self.clf.set_params(C=self.config["C"])
         self.weights: List[Any] = []  # one sklearn TfidfTransformer per featurizer, fitted in train
+        self._idfs: List[Any] = []     # their idf vectors (a property sklearn recomputes at every read)
 
     @staticmethod
     def _blocks(messages: List[Message]) -> List[Any]:
@@ -424,6 +425,8 @@ class LogisticRegressionClassifier(RasaLogisticRegressionClassifier):
             [f.features for f in m.features if f.attribute == TEXT and f.is_sparse() and f.type == FEATURE_TYPE_SENTENCE]
             for m in messages
         ]
+        if len(per_message) == 1:  # the server's case: one message per parse
+            return [csr_matrix(features) for features in per_message[0]]
         return [vstack([csr_matrix(row[i]) for row in per_message]).tocsr() for i in range(len(per_message[0]))]
 
     @staticmethod
@@ -451,6 +454,7 @@ class LogisticRegressionClassifier(RasaLogisticRegressionClassifier):
         blocks = self._blocks(examples)
         # the idf is learnt here, from the training examples, never at prediction
         self.weights = [self._transformer().fit(block) for block in blocks]
+        self._idfs = []
         return self._weighted(blocks), labels
 
     def _create_X(self, messages: List[Message]) -> Any:
@@ -461,7 +465,46 @@ class LogisticRegressionClassifier(RasaLogisticRegressionClassifier):
     def _weighted(self, blocks: List[Any]) -> Any:
         from scipy.sparse import hstack
 
+        if blocks and blocks[0].shape[0] == 1:
+            return self._weighted_row(blocks)
         return hstack([w.transform(block) for w, block in zip(self.weights, blocks)]).tocsr()
+
+    def _weighted_row(self, blocks: List[Any]) -> Any:
+        """One message (the server parses one at a time): ``TfidfTransformer.transform``'s
+        arithmetic (1 + log tf, times idf, unit length) on the row's arrays, then the blocks side
+        by side. The same numbers as the transformers and ``hstack`` (tested); what it skips is
+        their per-call checks and copies, which under load cost more than the regression itself."""
+        import numpy as np
+        from scipy.sparse import csr_matrix
+
+        if len(self._idfs) != len(self.weights):
+            self._idfs = [np.asarray(w.idf_, dtype=np.float64) for w in self.weights]
+        data, columns, offset = [], [], 0
+        for idf, block in zip(self._idfs, blocks):
+            values = np.log(block.data.astype(np.float64)) + 1.0
+            values *= idf[block.indices]
+            norm = np.sqrt(values @ values)
+            if norm > 0:
+                values /= norm
+            data.append(values)
+            columns.append(block.indices + offset)
+            offset += block.shape[1]
+        values = np.concatenate(data)
+        return csr_matrix((values, np.concatenate(columns), np.array([0, len(values)])), shape=(1, offset))
+
+    def train(self, training_data: TrainingData) -> Resource:
+        resource = super().train(training_data)
+        self._column_major()
+        return resource
+
+    def _column_major(self) -> None:
+        """The coefficients in column-major order. scikit-learn scores ``X @ coef_.T``; with
+        ``coef_`` row-major that transpose is not contiguous and scipy copies the whole matrix
+        (classes x features, 5 MB here) for every message it scores. The same numbers."""
+        import numpy as np
+
+        if hasattr(self.clf, "coef_"):
+            self.clf.coef_ = np.asfortranarray(self.clf.coef_)
 
     def persist(self) -> None:
         super().persist()
@@ -484,6 +527,7 @@ class LogisticRegressionClassifier(RasaLogisticRegressionClassifier):
             except ValueError:  # nothing was trained (no examples): as Rasa's, untrained
                 idfs = []
             component.weights = [cls._transformer(idf) for idf in idfs]
+        component._column_major()
         return component
 
 
