@@ -75,12 +75,16 @@ def tracker_store(url: str) -> Dict[str, Any]:
     return settings
 
 
+#: Rasa's Redis lock store with atomic ticket scripts (telehealth/lock_store.py).
+LOCK_STORE = "telehealth.lock_store.AtomicRedisLockStore"
+
+
 def lock_store(url: str) -> Dict[str, Any]:
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss"):
         raise ConfigurationError(f"REDIS_URL must be redis://host:port/db, not {parts.scheme!r}")
     settings: Dict[str, Any] = {
-        "type": "redis", "url": parts.hostname or "localhost", "port": parts.port or 6379,
+        "type": LOCK_STORE, "url": parts.hostname or "localhost", "port": parts.port or 6379,
         "db": int((parts.path or "/0").lstrip("/") or 0), "key_prefix": "telehealth",
         "use_ssl": parts.scheme == "rediss",
     }
