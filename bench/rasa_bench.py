@@ -539,7 +539,7 @@ async def calibrate(stack: Stack, run: str) -> None:
     found: Dict[Tuple[str, int], List[int]] = {job: [] for job in jobs}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         await asyncio.gather(*(
-            run_patient(stack, session, tally, f"923{run}{9000000 + i:07d}", locale, variant, 2.0, 0.0,
+            run_patient(stack, session, tally, f"923{run}{i:04d}", locale, variant, 2.0, 0.0,
                         float("inf"), counts=found[(locale, variant)])
             for i, (locale, variant) in enumerate(jobs)))
     incomplete = [job for job, counts in found.items() if len(counts) != len(conversation(*job))]
@@ -555,12 +555,12 @@ async def closed_loop(stack: Stack, users: int, seconds: float, warmup: float, s
     start = time.perf_counter()
     tally.window = (start + warmup, start + warmup + seconds)
     stop_at = tally.window[1]
-    counter = iter(range(random.randrange(10 ** 6, 9 * 10 ** 6), 10 ** 7))
+    counter = iter(range(5000))  # senders n = 0, 1, ... of this run's block
 
     async def user(u: int) -> None:
         while time.perf_counter() < stop_at:
             n = next(counter)
-            await run_patient(stack, session, tally, f"923{run}{n:07d}", LOCALES[n % len(LOCALES)],
+            await run_patient(stack, session, tally, f"923{run}{n:04d}", LOCALES[n % len(LOCALES)],
                               (n // len(LOCALES)) % VARIANTS, settle, think, stop_at)
 
     async def measuring() -> None:
@@ -582,7 +582,7 @@ async def paced(stack: Stack, rate: float, seconds: float, warmup: float, settle
     stop_at = tally.window[1]
     idle: asyncio.Queue = asyncio.Queue()
     tasks = []
-    n = random.randrange(10 ** 6, 9 * 10 ** 6)
+    n = 5000  # senders apart from the closed loop's (which counts from 0) in this run's block
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         class Gate:
             """A patient's permission to send its next message: given by the ticker."""
@@ -603,7 +603,7 @@ async def paced(stack: Stack, rate: float, seconds: float, warmup: float, settle
             if idle.empty():
                 gate = Gate()
                 tasks.append(asyncio.create_task(run_patient(
-                    stack, session, tally, f"923{run}{n:07d}", LOCALES[n % len(LOCALES)],
+                    stack, session, tally, f"923{run}{n:04d}", LOCALES[n % len(LOCALES)],
                     (n // len(LOCALES)) % VARIANTS, settle, 0.0, stop_at, gate)))
                 n += 1
                 await asyncio.sleep(0)
@@ -648,9 +648,12 @@ def measure(stack: Stack, args, stock_rate: Optional[float]) -> Dict[str, Any]:
         out["nlu"] = nlu_accuracy(stack.rasa_urls[0])
         print(f"  NLU accuracy on {out['nlu']['phrases']} held-out phrases: {out['nlu']['overall']:.3f} "
               f"{out['nlu']['per_locale']}", flush=True)
-    run = random.Random().randrange(30, 35)  # a mobile operator code: senders are valid numbers
+    # Senders are valid Pakistani numbers (92 3xx xxxxxxx) new in every run: a mobile operator code
+    # and a random block (a sender seen in an earlier run would go on with that conversation).
+    rng = random.Random()
+    run = f"{rng.randrange(30, 35)}{rng.randrange(1000):03d}"
     if stack.whatsapp:
-        asyncio.run(calibrate(stack, f"{run + 5}"))
+        asyncio.run(calibrate(stack, f"{rng.randrange(30, 35)}{rng.randrange(1000):03d}"))
         print(f"  calibrated: {sum(map(len, stack.expected.values()))} steps of {len(stack.expected)} conversations",
               flush=True)
     before: Dict[str, float] = {}
