@@ -23,6 +23,18 @@ checks both. Rasa is pinned (3.6.21): a Rasa upgrade must re-check these against
   response-selector output, and ``user_featurization`` events. The latest message (the
   tracker's ``latest_message``), the slots and every event's kind, name, intent, entities and
   time are sent as before. Actions must not read the text of the bot's past messages.
+- ``DialogueStateTracker.copy``: before every action Rasa copies the tracker (to drop the
+  policy's events if the action is rejected) by building an empty tracker and replaying every
+  event of the session into it: 6 % of a worker's event loop late in a symptom check. The copy
+  here is structural: the same attributes as the replay gives (sender, slots and their values,
+  latest message and action, active loop, pause, follow-up; no model or assistant id or source,
+  as the replay has none), each mutable part its own, so changing the copy never changes the
+  original. Trackers with a bounded event history keep Rasa's replay (dropped events would
+  give a different state). A test compares both copies over every kind of event.
+- ``Event.resolve_by_type``: every event an action returns is deserialised by looking its type
+  up among all subclasses of ``Event``, collected again (recursively) for each event: 2 % of a
+  worker's event loop. The class found for a name is remembered (a name not found is looked up
+  again; a default is never remembered).
 - ``EndpointConfig.session`` for the action endpoint: Rasa opens a new HTTP session, and so a new
   TCP connection the action server must accept, for every action call, and encodes the body with
   the standard library's ``json``. The action endpoint keeps one session per event loop (its
@@ -34,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import copy
 import json
 import weakref
 from functools import lru_cache
@@ -44,7 +57,9 @@ import jsonschema
 import ujson
 from rasa.core.actions.action import ActionExtractSlots, RemoteAction
 from rasa.shared.constants import DOCS_BASE_URL
-from rasa.shared.core.events import SlotSet
+from rasa.shared.constants import DEFAULT_SENDER_ID
+from rasa.shared.core.events import Event, SlotSet
+from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
 from rasa.utils.endpoints import EndpointConfig
 
@@ -203,3 +218,46 @@ def _remote_action_init_kept(self: RemoteAction, name: Text, action_endpoint: Op
 
 
 RemoteAction.__init__ = _remote_action_init_kept  # type: ignore[assignment]
+
+
+# ----- the tracker copy before every action: structural, not a replay ----------------------
+
+_replay_copy = DialogueStateTracker.copy
+
+
+def structural_copy(self: DialogueStateTracker) -> DialogueStateTracker:
+    """What ``self.copy()`` returns, without replaying every event (see the module docstring)."""
+    if self._max_event_history is not None:
+        return _replay_copy(self)
+    clone = copy.copy(self)
+    clone.sender_id = self.sender_id or DEFAULT_SENDER_ID
+    clone.events = self._create_events(list(self.events))
+    clone.slots = {slot.name: copy.copy(slot) for slot in self.slots.values()}   # as init_copy builds them
+    clone.active_loop = copy.copy(self.active_loop)   # LoopInterrupted and rejections change it in place
+    clone.latest_action = dict(self.latest_action) if self.latest_action is not None else None
+    clone.sender_source = None
+    clone.model_id = None
+    clone.assistant_id = None
+    return clone
+
+
+DialogueStateTracker.copy = structural_copy  # type: ignore[assignment]
+
+
+# ----- the event class for a type name, looked up once ------------------------------------
+
+_resolve_by_type = Event.resolve_by_type
+_event_classes: Dict[Text, Any] = {}
+
+
+def resolve_by_type(type_name: Text, default: Optional[Any] = None) -> Optional[Any]:
+    """``Event.resolve_by_type``, remembering the class found for each name."""
+    found = _event_classes.get(type_name)
+    if found is None:
+        found = _resolve_by_type(type_name, default)
+        if found is not None and found is not default and getattr(found, "type_name", None) == type_name:
+            _event_classes[type_name] = found
+    return found
+
+
+Event.resolve_by_type = staticmethod(resolve_by_type)  # type: ignore[assignment]

@@ -262,3 +262,106 @@ def test_no_action_call_carries_the_domain():
     assert {"validate_screening_form", "validate_doctor_form", "action_screening_result"} <= set(custom)
     for name in custom:
         assert "domain" not in RemoteAction(name, endpoint)._action_call_format(tracker, domain), name
+
+
+# ----- the tracker copy before every action is structural, with the replay's result -----------
+
+def _every_kind_of_event():
+    from rasa.shared.core.events import (ActionExecuted, ActionExecutionRejected, ActionReverted, ActiveLoop,
+                                         AllSlotsReset, BotUttered, ConversationPaused, ConversationResumed,
+                                         EntitiesAdded, FollowupAction, LoopInterrupted, Restarted, SessionStarted,
+                                         SlotSet as CoreSlotSet, UserUttered, UserUtteranceReverted)
+
+    def user(text, intent, entities=()):
+        return UserUttered(text, {"name": intent, "confidence": 0.9}, list(entities),
+                           parse_data={"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": list(entities)})
+
+    return [
+        ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen"),
+        user("salam", "greet"), ActionExecuted("action_greet"), BotUttered("Welcome", {"buttons": []}),
+        CoreSlotSet("menu", "main"), ActionExecuted("action_listen"),
+        user("mujhe bukhar hai", "report_symptoms", [{"entity": "symptom", "value": "fever"}]),
+        ActionExecuted("screening_form"), ActiveLoop("screening_form"), CoreSlotSet("language", "ur-Latn"),
+        CoreSlotSet("requested_slot", "age"), ActionExecuted("action_listen"), user("kya hai corona", "faq"),
+        LoopInterrupted(True), ActionExecutionRejected("screening_form"), ActionExecuted("utter_faq"),
+        FollowupAction("screening_form"), ActionExecuted("screening_form"), LoopInterrupted(False),
+        EntitiesAdded([{"entity": "age", "value": "34"}]), ActionExecuted("action_listen"), user("34", "select_option"),
+        CoreSlotSet("age", 34.0), ActionReverted(), ConversationPaused(), ConversationResumed(),
+        ActionExecuted("action_listen"), user("asdf", "nlu_fallback"), UserUtteranceReverted(),
+        ActiveLoop(None), CoreSlotSet("requested_slot", None), AllSlotsReset(), CoreSlotSet("language", "ps"),
+        ActionExecuted("action_listen"), user("bas", "goodbye"), Restarted(), ActionExecuted("action_listen"),
+    ]
+
+
+COPY_DOMAIN_YAML = DOMAIN_YAML.replace("slots:\n", """slots:
+  age: {type: float, influence_conversation: false, mappings: [{type: custom}]}
+  requested_slot: {type: text, influence_conversation: false, mappings: [{type: custom}]}
+""") + "forms:\n  screening_form:\n    required_slots: [age]\n"
+
+
+def _state(tracker, domain):
+    from rasa.shared.core.trackers import EventVerbosity
+
+    return (tracker.current_state(EventVerbosity.ALL), tracker.past_states(domain), tracker.active_loop,
+            tracker.latest_action, tracker.followup_action, tracker.is_paused(), tracker.sender_source,
+            tracker.model_id, tracker.assistant_id, type(tracker.slots),
+            {k: (s.value, s.has_been_set) for k, s in tracker.slots.items()})
+
+
+def test_the_tracker_copy_is_the_replay_after_every_kind_of_event():
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    domain = Domain.from_yaml(COPY_DOMAIN_YAML)
+    events = _every_kind_of_event()
+    assert DialogueStateTracker.copy is rasa_runtime.structural_copy
+    for n in range(len(events) + 1):
+        for slots in (domain.slots, None):   # None: a tracker without a domain (AnySlotDict)
+            tracker = DialogueStateTracker.from_events("u1", events[:n], slots=slots)
+            tracker.model_id, tracker.assistant_id, tracker.sender_source = "m1", "a1", "whatsapp"
+            ours, replay = tracker.copy(), rasa_runtime._replay_copy(tracker)
+            assert _state(ours, domain) == _state(replay, domain), (n, events[n - 1] if n else None)
+            assert list(ours.events) == list(replay.events) and ours.sender_id == replay.sender_id
+
+
+def test_changing_the_copy_leaves_the_original_alone():
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecutionRejected, LoopInterrupted, SlotSet as CoreSlotSet
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    domain = Domain.from_yaml(COPY_DOMAIN_YAML)
+    events = _every_kind_of_event()[:14]   # inside the form, age asked
+    tracker = DialogueStateTracker.from_events("u1", events, slots=domain.slots)
+    before = _state(tracker, domain)
+    clone = tracker.copy()
+    clone.update_with_events([CoreSlotSet("age", 50.0), LoopInterrupted(True), ActionExecutionRejected("screening_form"),
+                              CoreSlotSet("language", "sd")], domain)
+    assert clone.get_slot("age") == 50.0 and clone.active_loop.rejected
+    assert _state(tracker, domain) == before and len(tracker.events) == len(events)
+
+
+def test_a_tracker_with_a_bounded_history_is_still_replayed():
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    tracker = DialogueStateTracker.from_events("u1", _every_kind_of_event()[:10], slots=_domain().slots,
+                                               max_event_history=3)
+    assert tracker.get_slot("menu") == "main"   # set by an event no longer in the history
+    assert len(tracker.copy().events) == 3 and tracker.copy().get_slot("menu") is None   # the replay's answer
+
+
+def test_event_classes_are_found_as_rasa_finds_them():
+    from rasa.shared.core.events import Event, SlotSet as CoreSlotSet, deserialise_events
+    from rasa.shared.utils.common import all_subclasses
+
+    names = {cls.type_name for cls in all_subclasses(Event) if getattr(cls, "type_name", None)}
+    assert {"slot", "user", "bot", "action", "active_loop", "followup"} <= names
+    for name in sorted(names):
+        assert Event.resolve_by_type(name) is rasa_runtime._resolve_by_type(name), name
+        assert Event.resolve_by_type(name) is rasa_runtime._resolve_by_type(name), name   # remembered
+    assert Event.resolve_by_type("no_such_event", default=CoreSlotSet) is CoreSlotSet
+    assert Event.resolve_by_type("topic") is None
+    with pytest.raises(ValueError, match="Unknown event name"):
+        Event.resolve_by_type("no_such_event")
+    assert "no_such_event" not in rasa_runtime._event_classes
+    events = deserialise_events([{"event": "slot", "name": "age", "value": 34}, {"event": "followup", "name": "x"}])
+    assert [type(e).__name__ for e in events] == ["SlotSet", "FollowupAction"]
