@@ -56,11 +56,10 @@ import aiohttp
 import jsonschema
 import ujson
 from rasa.core.actions.action import ActionExtractSlots, RemoteAction
-from rasa.shared.constants import DOCS_BASE_URL
-from rasa.shared.constants import DEFAULT_SENDER_ID
+from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
+from rasa.shared.constants import DEFAULT_SENDER_ID, DOCS_BASE_URL
 from rasa.shared.core.events import Event, SlotSet
 from rasa.shared.core.trackers import DialogueStateTracker
-from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
 from rasa.utils.endpoints import EndpointConfig
 
 from telehealth.menus import may_choose_language
@@ -146,7 +145,6 @@ def _compact_action_call_format(self: RemoteAction, tracker: Any, domain: Any) -
 RemoteAction._action_call_format = _compact_action_call_format  # type: ignore[assignment]
 
 
-
 # ----- action calls: kept-alive connections, ujson encoding --------------------------------
 
 #: Seconds an idle connection to the action server is kept: under Sanic's 5 (KEEP_ALIVE_TIMEOUT),
@@ -184,7 +182,9 @@ class ActionEndpointConfig(EndpointConfig):
 
     def session(self) -> Any:  # type: ignore[override]
         loop = asyncio.get_running_loop()
-        sessions = self.__dict__.setdefault("_sessions", weakref.WeakKeyDictionary())
+        sessions = self.__dict__.get("_sessions")
+        if sessions is None:
+            sessions = self.__dict__["_sessions"] = weakref.WeakKeyDictionary()
         session = sessions.get(loop)
         if session is None or session.closed:
             # Rasa's headers, auth and timeout (EndpointConfig.session), kept-alive connections, ujson

@@ -413,8 +413,7 @@ class LogisticRegressionClassifier(RasaLogisticRegressionClassifier):
     def __init__(self, config: Dict[Text, Any], name: Text, model_storage: ModelStorage, resource: Resource) -> None:
         super().__init__(config, name, model_storage, resource)
         self.clf.set_params(C=self.config["C"])
-        self.weights: List[Any] = []  # one sklearn TfidfTransformer per featurizer, fitted in train
-        self._idfs: List[Any] = []     # their idf vectors (a property sklearn recomputes at every read)
+        self._set_weights([])
 
     @staticmethod
     def _blocks(messages: List[Message]) -> List[Any]:
@@ -453,14 +452,22 @@ class LogisticRegressionClassifier(RasaLogisticRegressionClassifier):
             return super()._create_X(examples), labels
         blocks = self._blocks(examples)
         # the idf is learnt here, from the training examples, never at prediction
-        self.weights = [self._transformer().fit(block) for block in blocks]
-        self._idfs = []
+        self._set_weights([self._transformer().fit(block) for block in blocks])
         return self._weighted(blocks), labels
 
     def _create_X(self, messages: List[Message]) -> Any:
         if not self.config["tfidf"] or not messages:
             return super()._create_X(messages)
         return self._weighted(self._blocks(messages))
+
+    def _set_weights(self, weights: List[Any]) -> None:
+        """One sklearn TfidfTransformer per featurizer (fitted in training, or rebuilt from the
+        stored idf at load), and their idf vectors (``idf_`` is a property sklearn recomputes at
+        every read)."""
+        import numpy as np
+
+        self.weights = weights
+        self._idfs = [np.asarray(w.idf_, dtype=np.float64) for w in weights]
 
     def _weighted(self, blocks: List[Any]) -> Any:
         from scipy.sparse import hstack
@@ -477,8 +484,6 @@ class LogisticRegressionClassifier(RasaLogisticRegressionClassifier):
         import numpy as np
         from scipy.sparse import csr_matrix
 
-        if len(self._idfs) != len(self.weights):
-            self._idfs = [np.asarray(w.idf_, dtype=np.float64) for w in self.weights]
         data, columns, offset = [], [], 0
         for idf, block in zip(self._idfs, blocks):
             values = np.log(block.data.astype(np.float64)) + 1.0
@@ -511,7 +516,7 @@ class LogisticRegressionClassifier(RasaLogisticRegressionClassifier):
         import skops.io as sio
 
         with self._model_storage.write_to(self._resource) as model_dir:
-            sio.dump([w.idf_ for w in self.weights], model_dir / self.IDF_FILE)
+            sio.dump(self._idfs, model_dir / self.IDF_FILE)
 
     @classmethod
     def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
@@ -526,7 +531,7 @@ class LogisticRegressionClassifier(RasaLogisticRegressionClassifier):
                     idfs = sio.load(model_dir / cls.IDF_FILE, trusted=False)
             except ValueError:  # nothing was trained (no examples): as Rasa's, untrained
                 idfs = []
-            component.weights = [cls._transformer(idf) for idf in idfs]
+            component._set_weights([cls._transformer(idf) for idf in idfs])
         component._column_major()
         return component
 
